@@ -1,0 +1,383 @@
+"""Command line of the simulator (an interface the docs, tests, demo and benchmarks rely on).
+
+    python -m tests.cmssim up     --lab-dir DIR [--nodes N] [--cms-version 3|2] [--lab-file FILE]
+    python -m tests.cmssim down   --lab-dir DIR
+    python -m tests.cmssim status --lab-dir DIR [--json]
+    python -m tests.cmssim ctl    --lab-dir DIR [--clock-offset-days D] [--timing KEY=SECONDS]...
+                                  [--fault NODE:KEY=VALUE]... [--clear-faults [NODE]] [--down NODE] [--up NODE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from . import core, daemon
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT = 60.0
+
+
+class CliError(Exception):
+    pass
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Creating a lab directory
+# ------------------------------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _write_ed25519(path: Path, comment: str) -> str:
+    """Write a new OpenSSH ed25519 private key at ``path`` (0600); return the public key line."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    core.atomic_write(path, pem, mode=0o600)
+    pub = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    return f"{pub} {comment}"
+
+
+def load_lab_file(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise CliError(f"cannot read lab file {path}: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CliError(f"lab file {path} must hold a mapping (see tests/cmssim/README.md)")
+    return data
+
+
+def create(lab_dir: Path, raw: dict[str, Any], nodes: int | None, cms_version: str | None) -> core.Lab:
+    spec = core.normalize_spec(raw, nodes=nodes, cms_version=cms_version)
+    names = [n["name"] for n in spec["nodes"]]
+    if len(set(names)) != len(names):
+        raise CliError(f"node names must be unique: {names}")
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    lab = core.create_lab(lab_dir, spec)
+    password = spec["password"] or secrets.token_urlsafe(12)
+    core.atomic_write(lab.dir / "secrets.json", json.dumps({"password": password}).encode(), mode=0o600)
+    client_pub = _write_ed25519(lab.dir / "id_ed25519", f"{spec['username']}@cmssim")
+    core.atomic_write(lab.dir / "id_ed25519.pub", (client_pub + "\n").encode())
+    core.atomic_write(lab.dir / "authorized_keys", (client_pub + "\n").encode())
+    lab.config["ssh_ports"] = {}
+    for name, node in lab.nodes.items():
+        _write_ed25519(node.dir / "ssh_host_ed25519_key", f"root@{name}")
+        lab.config["ssh_ports"][name] = int(spec_node_port(spec, name) or _free_port())
+    lab.save_config()
+    return lab
+
+
+def spec_node_port(spec: dict[str, Any], name: str) -> int | None:
+    for n in spec["nodes"]:
+        if n["name"] == name:
+            return n.get("ssh_port")
+    return None
+
+
+def host_public_key(node: core.Node) -> str:
+    key = serialization.load_ssh_private_key((node.dir / "ssh_host_ed25519_key").read_bytes(), password=None)
+    return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+def write_access_files(lab: core.Lab) -> None:
+    """``known_hosts`` (OpenSSH format) and ``inventory.yml`` (Ansible) for the lab's current ports."""
+    ports = lab.config["ssh_ports"]
+    lines = [f"[127.0.0.1]:{ports[name]} {host_public_key(node)}" for name, node in lab.nodes.items()]
+    core.atomic_write(lab.dir / "known_hosts", ("\n".join(lines) + "\n").encode())
+    password = json.loads((lab.dir / "secrets.json").read_text())["password"]
+    hosts: dict[str, Any] = {}
+    for name, node in lab.nodes.items():
+        hosts[name] = {
+            "ansible_host": "127.0.0.1",
+            "ansible_port": int(ports[name]),
+            "ansible_user": lab.config.get("username", "admin"),
+            "ansible_password": password,
+            "ansible_ssh_private_key_file": str(lab.dir / "id_ed25519"),
+            "cms_version": node.version,
+            "cms_fqdn": node.fqdn,
+            "cms_address": node.address,
+            "cms_database": node.holds_database,
+            "cms_tls_ports": _tls_ports(node),
+        }
+    inventory = {
+        "all": {
+            "children": {
+                "cms": {
+                    "hosts": hosts,
+                    "vars": {"cms_known_hosts": str(lab.dir / "known_hosts"), "cms_domain": lab.config["domain"]},
+                }
+            }
+        }
+    }
+    header = "# Written by `python -m tests.cmssim up`; the simulated CMS lab in this directory.\n"
+    core.atomic_write(
+        lab.dir / "inventory.yml", (header + yaml.safe_dump(inventory, sort_keys=False)).encode(), mode=0o600
+    )
+
+
+def _tls_ports(node: core.Node) -> dict[str, int]:
+    services = core.optional_module("services")
+    return dict(services.tls_ports(node)) if services else {}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Talking to the running simulator
+# ------------------------------------------------------------------------------------------------------------
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (exited, not yet reaped by a PID 1 that never reaps) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def run_info(lab_dir: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads((lab_dir / daemon.RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        return info if pid_alive(int(info["pid"])) else None
+    except (ValueError, KeyError):
+        return None
+
+
+def control(lab_dir: Path, request: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+    info = run_info(lab_dir)
+    if info is None:
+        raise CliError(f"no simulator is running for {lab_dir} (start it with `python -m tests.cmssim up --lab-dir {lab_dir}`)")
+    with socket.create_connection(("127.0.0.1", int(info["control_port"])), timeout=timeout) as sock:
+        fh = sock.makefile("rwb")
+        fh.write(json.dumps({**request, "token": info["token"]}).encode() + b"\n")
+        fh.flush()
+        reply = json.loads(fh.readline() or b"{}")
+    if not reply.get("ok"):
+        raise CliError(f"simulator refused the request: {reply.get('error')}")
+    return reply
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(2)
+        # A bare TCP probe would show up as a failed SSH connection in the event log; connect_ex on a listening
+        # socket completes the handshake only, so use the listener's presence in /proc-free form: try bind.
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Sub-commands
+# ------------------------------------------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace) -> int:
+    lab_dir = Path(args.lab_dir).resolve()
+    if (lab_dir / "lab.json").exists():
+        if args.nodes is not None or args.cms_version is not None or args.lab_file:
+            print(f"lab {lab_dir} exists: resuming its saved state (--nodes/--cms-version/--lab-file ignored)", file=sys.stderr)
+        lab = core.Lab(lab_dir)
+        core.load_verbs()
+        lab.load()
+    else:
+        raw = load_lab_file(args.lab_file)
+        lab = create(lab_dir, raw, args.nodes, args.cms_version)
+        print(f"created lab {lab_dir} with {len(lab.nodes)} nodes")
+    if run_info(lab_dir) is None:
+        log_path = lab_dir / "simulator.log"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "tests.cmssim", "_serve", "--lab-dir", str(lab_dir)],
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        _wait_ready(lab, proc, log_path)
+    write_access_files(lab)
+    _print_status(control(lab_dir, {"op": "status"})["status"])
+    print(f"inventory: {lab_dir / 'inventory.yml'}")
+    return 0
+
+
+def _wait_ready(lab: core.Lab, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    down = {name for name in lab.nodes if lab.faults_for(name).get("down")}
+    pending = {name: int(port) for name, port in lab.config["ssh_ports"].items() if name not in down}
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise CliError(f"the simulator exited with status {proc.returncode}; log {log_path}:\n{tail}")
+        # The simulator writes its run file only after every node's SSH port is bound and accepting.
+        if run_info(lab.dir) is not None:
+            pending = {name: port for name, port in pending.items() if not _port_open(port)}
+            if not pending:
+                return
+        time.sleep(0.1)
+    raise CliError(f"nodes {sorted(pending)} did not accept SSH within {READY_TIMEOUT:.0f}s; see {log_path}")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    lab_dir = Path(args.lab_dir).resolve()
+    info = run_info(lab_dir)
+    if info is None:
+        print(f"lab {lab_dir}: not running")
+        return 0
+    pid = int(info["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    print(f"lab {lab_dir}: stopped (state kept)")
+    return 0
+
+
+def offline_status(lab_dir: Path) -> dict[str, Any]:
+    lab = core.Lab(lab_dir)
+    lab.load()
+    nodes = {
+        name: {
+            "name": name,
+            "version": node.version,
+            "hostname": node.hostname,
+            "fqdn": node.fqdn,
+            "address": node.address,
+            "database": node.holds_database,
+            "ssh_port": int(lab.config["ssh_ports"][name]),
+            "up": False,
+            "services": {},
+        }
+        for name, node in lab.nodes.items()
+    }
+    return {"lab_dir": str(lab.dir), "running": False, "clock_offset_days": lab.config.get("clock_offset_days", 0), "nodes": nodes}
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    lab_dir = Path(args.lab_dir).resolve()
+    if not (lab_dir / "lab.json").exists():
+        raise CliError(f"no lab in {lab_dir} (create one with `python -m tests.cmssim up --lab-dir {lab_dir}`)")
+    status = control(lab_dir, {"op": "status"})["status"] if run_info(lab_dir) else offline_status(lab_dir)
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        _print_status(status)
+    return 0
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    state = f"running (pid {status['pid']})" if status["running"] else "stopped"
+    print(f"lab {status['lab_dir']}: {state}, clock offset {status['clock_offset_days']:g} days")
+    for node in status["nodes"].values():
+        services = ", ".join(f"{svc}:{info['tls_port']}" for svc, info in sorted(node["services"].items())) or "-"
+        print(
+            f"  {node['name']:<8} CMS {node['version']:<5} ssh 127.0.0.1:{node['ssh_port']:<6} "
+            f"{'up' if node['up'] else 'down':<5} {'database' if node['database'] else 'connect-only':<13} tls {services}"
+        )
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
+    lab_dir = Path(args.lab_dir).resolve()
+    request: dict[str, Any] = {"op": "set"}
+    if args.clock_offset_days is not None:
+        request["clock_offset_days"] = args.clock_offset_days
+    timings: dict[str, float] = {}
+    for item in args.timing or []:
+        key, _, value = item.partition("=")
+        if key not in core.shapes.DEFAULT_TIMINGS or not value:
+            raise CliError(f"--timing {item!r}: expected KEY=SECONDS with KEY one of {sorted(core.shapes.DEFAULT_TIMINGS)}")
+        timings[key] = float(value)
+    if timings:
+        request["timings"] = timings
+    faults: dict[str, dict[str, Any]] = {}
+    for item in args.fault or []:
+        node, _, rest = item.partition(":")
+        key, _, value = rest.partition("=")
+        if not node or not key:
+            raise CliError(f"--fault {item!r}: expected NODE:KEY=VALUE, e.g. cms2:drop_after_command='webadmin disable'")
+        faults.setdefault(node, {})[key] = _parse_value(value) if value else True
+    for node in args.down or []:
+        faults.setdefault(node, {})["down"] = True
+    for node in args.up or []:
+        faults.setdefault(node, {})["down"] = False
+    if faults:
+        request["faults"] = faults
+    if args.clear_faults is not None:
+        request["clear_faults"] = args.clear_faults or True
+    reply = control(lab_dir, request)
+    _print_status(reply["status"])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.cmssim", description="Cisco Meeting Server MMP lab simulator")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="create (or resume) a lab and start it in the background")
+    up.add_argument("--lab-dir", required=True)
+    up.add_argument("--nodes", type=int, help="number of nodes cms1..cmsN for a new lab (default 3)")
+    up.add_argument("--cms-version", choices=["3", "2"], help="CMS major version of every node of a new lab (default 3)")
+    up.add_argument("--lab-file", help="YAML lab description (see tests/cmssim/README.md)")
+    up.set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="stop the lab's simulator (its state stays in the lab directory)")
+    down.add_argument("--lab-dir", required=True)
+    down.set_defaults(func=cmd_down)
+    status = sub.add_parser("status", help="print each node's state")
+    status.add_argument("--lab-dir", required=True)
+    status.add_argument("--json", action="store_true", help="machine-readable: SSH port and TLS ports per node")
+    status.set_defaults(func=cmd_status)
+    ctl = sub.add_parser("ctl", help="change a running lab: clock, timings, faults")
+    ctl.add_argument("--lab-dir", required=True)
+    ctl.add_argument("--clock-offset-days", type=float)
+    ctl.add_argument("--timing", action="append", metavar="KEY=SECONDS")
+    ctl.add_argument("--fault", action="append", metavar="NODE:KEY=VALUE")
+    ctl.add_argument("--clear-faults", nargs="?", const="", metavar="NODE")
+    ctl.add_argument("--down", action="append", metavar="NODE", help="take a node down (SSH and TLS refuse)")
+    ctl.add_argument("--up", action="append", metavar="NODE", help="bring a node back")
+    ctl.set_defaults(func=cmd_ctl)
+    serve = sub.add_parser("_serve", help=argparse.SUPPRESS)
+    serve.add_argument("--lab-dir", required=True)
+    serve.set_defaults(func=lambda a: daemon.serve(Path(a.lab_dir).resolve()))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
