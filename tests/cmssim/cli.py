@@ -1,10 +1,10 @@
 """Command line of the simulator (an interface the docs, tests, demo and benchmarks rely on).
 
-    python -m tests.cmssim up     --lab-dir DIR [--nodes N] [--cms-version 3|2] [--lab-file FILE]
-    python -m tests.cmssim down   --lab-dir DIR
-    python -m tests.cmssim status --lab-dir DIR [--json]
-    python -m tests.cmssim ctl    --lab-dir DIR [--clock-offset-days D] [--timing KEY=SECONDS]...
-                                  [--fault NODE:KEY=VALUE]... [--clear-faults [NODE]] [--down NODE] [--up NODE]
+python -m tests.cmssim up     --lab-dir DIR [--nodes N] [--cms-version 3|2] [--lab-file FILE]
+python -m tests.cmssim down   --lab-dir DIR
+python -m tests.cmssim status --lab-dir DIR [--json]
+python -m tests.cmssim ctl    --lab-dir DIR [--clock-offset-days D] [--timing KEY=SECONDS]...
+                              [--fault NODE:KEY=VALUE]... [--clear-faults [NODE]] [--down NODE] [--up NODE]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from . import core, daemon
+from . import core, daemon, services
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
@@ -38,16 +38,12 @@ class CliError(Exception):
 # ------------------------------------------------------------------------------------------------------------
 # Creating a lab directory
 # ------------------------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _write_ed25519(path: Path, comment: str) -> str:
     """Write a new OpenSSH ed25519 private key at ``path`` (0600); return the public key line."""
     key = ed25519.Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
     core.atomic_write(path, pem, mode=0o600)
     pub = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     return f"{pub} {comment}"
@@ -79,10 +75,12 @@ def create(lab_dir: Path, raw: dict[str, Any], nodes: int | None, cms_version: s
     client_pub = _write_ed25519(lab.dir / "id_ed25519", f"{spec['username']}@cmssim")
     core.atomic_write(lab.dir / "id_ed25519.pub", (client_pub + "\n").encode())
     core.atomic_write(lab.dir / "authorized_keys", (client_pub + "\n").encode())
+    taken = {p for node in lab.nodes.values() for p in services.tls_ports(node).values()}
+    fresh = iter(core.allocate_ports(len(lab.nodes), taken))
     lab.config["ssh_ports"] = {}
     for name, node in lab.nodes.items():
         _write_ed25519(node.dir / "ssh_host_ed25519_key", f"root@{name}")
-        lab.config["ssh_ports"][name] = int(spec_node_port(spec, name) or _free_port())
+        lab.config["ssh_ports"][name] = int(spec_node_port(spec, name) or next(fresh))
     lab.save_config()
     return lab
 
@@ -136,8 +134,7 @@ def write_access_files(lab: core.Lab) -> None:
 
 
 def _tls_ports(node: core.Node) -> dict[str, int]:
-    services = core.optional_module("services")
-    return dict(services.tls_ports(node)) if services else {}
+    return dict(services.tls_ports(node))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -170,7 +167,9 @@ def run_info(lab_dir: Path) -> dict[str, Any] | None:
 def control(lab_dir: Path, request: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
     info = run_info(lab_dir)
     if info is None:
-        raise CliError(f"no simulator is running for {lab_dir} (start it with `python -m tests.cmssim up --lab-dir {lab_dir}`)")
+        raise CliError(
+            f"no simulator is running for {lab_dir} (start it with `python -m tests.cmssim up --lab-dir {lab_dir}`)"
+        )
     with socket.create_connection(("127.0.0.1", int(info["control_port"])), timeout=timeout) as sock:
         fh = sock.makefile("rwb")
         fh.write(json.dumps({**request, "token": info["token"]}).encode() + b"\n")
@@ -200,7 +199,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     lab_dir = Path(args.lab_dir).resolve()
     if (lab_dir / "lab.json").exists():
         if args.nodes is not None or args.cms_version is not None or args.lab_file:
-            print(f"lab {lab_dir} exists: resuming its saved state (--nodes/--cms-version/--lab-file ignored)", file=sys.stderr)
+            print(
+                f"lab {lab_dir} exists: resuming its saved state (--nodes/--cms-version/--lab-file ignored)",
+                file=sys.stderr,
+            )
         lab = core.Lab(lab_dir)
         core.load_verbs()
         lab.load()
@@ -210,9 +212,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"created lab {lab_dir} with {len(lab.nodes)} nodes")
     if run_info(lab_dir) is None:
         log_path = lab_dir / "simulator.log"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        }
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "tests.cmssim", "_serve", "--lab-dir", str(lab_dir)],
                 cwd=REPO_ROOT,
                 env=env,
@@ -281,7 +286,12 @@ def offline_status(lab_dir: Path) -> dict[str, Any]:
         }
         for name, node in lab.nodes.items()
     }
-    return {"lab_dir": str(lab.dir), "running": False, "clock_offset_days": lab.config.get("clock_offset_days", 0), "nodes": nodes}
+    return {
+        "lab_dir": str(lab.dir),
+        "running": False,
+        "clock_offset_days": lab.config.get("clock_offset_days", 0),
+        "nodes": nodes,
+    }
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -323,7 +333,9 @@ def cmd_ctl(args: argparse.Namespace) -> int:
     for item in args.timing or []:
         key, _, value = item.partition("=")
         if key not in core.shapes.DEFAULT_TIMINGS or not value:
-            raise CliError(f"--timing {item!r}: expected KEY=SECONDS with KEY one of {sorted(core.shapes.DEFAULT_TIMINGS)}")
+            raise CliError(
+                f"--timing {item!r}: expected KEY=SECONDS with KEY one of {sorted(core.shapes.DEFAULT_TIMINGS)}"
+            )
         timings[key] = float(value)
     if timings:
         request["timings"] = timings
@@ -332,7 +344,9 @@ def cmd_ctl(args: argparse.Namespace) -> int:
         node, _, rest = item.partition(":")
         key, _, value = rest.partition("=")
         if not node or not key:
-            raise CliError(f"--fault {item!r}: expected NODE:KEY=VALUE, e.g. cms2:drop_after_command='webadmin disable'")
+            raise CliError(
+                f"--fault {item!r}: expected NODE:KEY=VALUE, e.g. cms2:drop_after_command='webadmin disable'"
+            )
         faults.setdefault(node, {})[key] = _parse_value(value) if value else True
     for node in args.down or []:
         faults.setdefault(node, {})["down"] = True
@@ -348,12 +362,16 @@ def cmd_ctl(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.cmssim", description="Cisco Meeting Server MMP lab simulator")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.cmssim", description="Cisco Meeting Server MMP lab simulator"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="create (or resume) a lab and start it in the background")
     up.add_argument("--lab-dir", required=True)
     up.add_argument("--nodes", type=int, help="number of nodes cms1..cmsN for a new lab (default 3)")
-    up.add_argument("--cms-version", choices=["3", "2"], help="CMS major version of every node of a new lab (default 3)")
+    up.add_argument(
+        "--cms-version", choices=["3", "2"], help="CMS major version of every node of a new lab (default 3)"
+    )
     up.add_argument("--lab-file", help="YAML lab description (see tests/cmssim/README.md)")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop the lab's simulator (its state stays in the lab directory)")

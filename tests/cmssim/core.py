@@ -21,6 +21,8 @@ import datetime as dt
 import importlib
 import json
 import os
+import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +31,7 @@ from typing import Any, Protocol
 
 from . import shapes
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # Verb modules, imported by load_verbs(); each registers its verbs and hooks.
 VERB_MODULES = ("pki", "services", "dbcluster", "backup")
@@ -73,20 +75,54 @@ def verb(name: str) -> Callable[[Handler], Handler]:
 
 
 def load_verbs() -> None:
-    import importlib.util  # TEMPORARY while the verb modules are being written: skip the missing ones
-
     for mod in VERB_MODULES:
-        if importlib.util.find_spec(f"{__package__}.{mod}") is not None:
-            importlib.import_module(f"{__package__}.{mod}")
+        importlib.import_module(f"{__package__}.{mod}")
 
 
-def optional_module(name: str) -> Any:
-    """A verb module if it is present (TEMPORARY while they are being written), else None."""
-    import importlib.util  # noqa: PLC0415
+PORT_FLOOR = 20000  # listener ports start here: below the ephemeral range, above common services
 
-    if importlib.util.find_spec(f"{__package__}.{name}") is None:
-        return None
-    return importlib.import_module(f"{__package__}.{name}")
+
+def _port_pool() -> range | None:
+    """Loopback ports for the simulator's SSH and TLS listeners, outside the kernel's ephemeral range.
+
+    Every client socket's source port comes from the ephemeral range; a listener port taken from it could be held
+    by a client (or handed to another lab) between allocation and bind, or while a lab is down.  Below (or above)
+    that range neither can happen.
+    """
+    try:
+        low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    if low - PORT_FLOOR >= 4096:
+        return range(PORT_FLOOR, low)
+    if 65535 - high >= 4096:
+        return range(high + 1, 65536)
+    return None
+
+
+def allocate_ports(count: int, exclude: set[int]) -> list[int]:
+    """Distinct free loopback ports, each held open until all are chosen so that none repeats."""
+    socks: list[socket.socket] = []
+    pool = _port_pool()
+    try:
+        tries = 0
+        while len(socks) < count:
+            tries += 1
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            port = random.choice(pool) if pool is not None and tries < count * 20 else 0
+            if port in exclude:
+                s.close()
+                continue
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -318,7 +354,9 @@ DEFAULT_VERSIONS = {"3": "3.8", "2": "2.9"}
 MAX_JOINED_DATABASE_NODES = 3
 
 
-def normalize_spec(raw: dict[str, Any] | None, nodes: int | None = None, cms_version: str | None = None) -> dict[str, Any]:
+def normalize_spec(
+    raw: dict[str, Any] | None, nodes: int | None = None, cms_version: str | None = None
+) -> dict[str, Any]:
     """Merge a lab file (``raw``) and the ``up`` flags into the full lab spec every seed hook reads.
 
     The lab file format is documented in ``tests/cmssim/README.md``; command-line flags win over the file.

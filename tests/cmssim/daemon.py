@@ -7,6 +7,7 @@ then waits for SIGTERM.  The control server is how ``ctl`` and ``status`` change
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ from typing import Any
 
 import paramiko
 
-from . import core
+from . import core, services
 from .server import NodeServer
 
 log = logging.getLogger("cmssim")
@@ -69,7 +70,7 @@ class Simulator:
         for hook in core.STOP_HOOKS:
             try:
                 hook(self.lab)
-            except Exception:  # noqa: BLE001 - stopping must go on
+            except Exception:
                 log.exception("stop hook failed")
         for node in self.lab.nodes.values():
             node.save()
@@ -104,7 +105,7 @@ class Simulator:
                     reply: dict[str, Any] = {"ok": False, "error": "bad token"}
                 else:
                     reply = {"ok": True, **self.handle(request)}
-            except Exception as exc:  # noqa: BLE001 - report any failure to the caller
+            except Exception as exc:
                 log.exception("control request failed")
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             fh.write(json.dumps(reply).encode() + b"\n")
@@ -141,7 +142,6 @@ class Simulator:
                     raise ValueError(f"no node {name!r} in this lab")
                 faults.setdefault(name, {}).update(node_faults)
             lab.save_config()
-        services = core.optional_module("services")
         # A node that is down refuses TCP connections (its port is closed), drops what it had and stops serving TLS.
         for name, server in self.servers.items():
             node = lab.nodes[name]
@@ -155,14 +155,13 @@ class Simulator:
                 server.listen()
                 node.event("node_up")
                 changed = True
-            if changed and services:
+            if changed:
                 services.refresh_listeners(node)
 
     def status(self) -> dict[str, Any]:
-        services = core.optional_module("services")
         nodes = {}
         for name, node in self.lab.nodes.items():
-            endpoints = services.tls_endpoints(node) if services else {}
+            endpoints = services.tls_endpoints(node)
             nodes[name] = {
                 "name": name,
                 "version": node.version,
@@ -197,9 +196,7 @@ def serve(lab_dir: Path) -> int:
             pass
     finally:
         sim.stop()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             (sim.lab.dir / RUN_FILE).unlink()
-        except FileNotFoundError:
-            pass
         log.info("lab %s stopped", sim.lab.dir)
     return 0

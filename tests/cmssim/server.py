@@ -8,6 +8,7 @@ channel serves the node's flat file store.  Commands are interpreted by ``core.L
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -138,7 +139,7 @@ class ChannelConsole:
         self.channel.settimeout(timeout)
         try:
             data = self.channel.recv(4096)
-        except socket.timeout:
+        except TimeoutError:
             return False
         except (OSError, EOFError):
             data = b""
@@ -198,7 +199,9 @@ class ChannelConsole:
 class NodeServer:
     """The SSH server of one node."""
 
-    def __init__(self, lab: core.Lab, node: core.Node, port: int, credentials: dict[str, str], authorized: list[paramiko.PKey]) -> None:
+    def __init__(
+        self, lab: core.Lab, node: core.Node, port: int, credentials: dict[str, str], authorized: list[paramiko.PKey]
+    ) -> None:
         self.lab = lab
         self.node = node
         self.port = port
@@ -220,16 +223,16 @@ class NodeServer:
         sock.bind(("127.0.0.1", self.port))
         sock.listen(64)
         self.sock = sock
-        self.thread = threading.Thread(target=self._accept_loop, args=(sock,), name=f"ssh-{self.node.name}", daemon=True)
+        self.thread = threading.Thread(
+            target=self._accept_loop, args=(sock,), name=f"ssh-{self.node.name}", daemon=True
+        )
         self.thread.start()
 
     def close_listener(self) -> None:
         sock, self.sock = self.sock, None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     def drop_all(self) -> None:
@@ -292,12 +295,10 @@ class NodeServer:
         except core.DropConnection:
             # A fault or a reboot: the TCP connection goes away without an SSH goodbye.
             self.node.event("connection_dropped")
-            try:
+            with contextlib.suppress(OSError):
                 transport.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
-            except OSError:
-                pass
             transport.close()
-        except Exception:  # noqa: BLE001 - a simulator bug must not kill the server; it is logged
+        except Exception:
             log.exception("session on %s failed", self.node.name)
             chan.close()
 
@@ -345,6 +346,12 @@ class StoreHandle(paramiko.SFTPHandle):
         self.writing = writing
         self.digest = hashlib.sha256()
         self.size = 0
+
+    def stat(self) -> paramiko.SFTPAttributes:
+        return paramiko.SFTPAttributes.from_stat(os.stat(self.path), self.name)
+
+    def chattr(self, attr: paramiko.SFTPAttributes) -> int:
+        return SFTP_OK
 
     def write(self, offset: int, data: bytes) -> int:
         rc = super().write(offset, data)

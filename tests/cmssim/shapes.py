@@ -392,6 +392,7 @@ def status_rows(rows: list[tuple[str, str]]) -> str:
     width = max(len(label) for label, _ in rows)
     return "\n".join(STATUS_ROW.format(label=label.ljust(width), value=value) for label, value in rows)
 
+
 # --------------------------------------------------------------------------------------------------------
 # database cluster
 # --------------------------------------------------------------------------------------------------------

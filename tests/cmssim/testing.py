@@ -1,10 +1,10 @@
 """Driving a simulated lab from tests: start/stop through the real command line, talk to nodes over real SSH.
 
-    lab = SimLab.start(tmp_path / "lab", nodes=3)
-    out = lab.run("cms1", "database cluster remove", answer="Y")
-    with lab.sftp("cms1") as sftp: ...
-    lab.ctl(clock_offset_days=400)
-    lab.stop()
+lab = SimLab.start(tmp_path / "lab", nodes=3)
+out = lab.run("cms1", "database cluster remove", answer="Y")
+with lab.sftp("cms1") as sftp: ...
+lab.ctl(clock_offset_days=400)
+lab.stop()
 """
 
 from __future__ import annotations
@@ -145,7 +145,9 @@ class SimLab:
     def port(self, node: str) -> int:
         return int(self.hosts[node]["ansible_port"])
 
-    def client(self, node: str, password: str | None = None, key: bool = False, timeout: float = 10) -> paramiko.SSHClient:
+    def client(
+        self, node: str, password: str | None = None, key: bool = False, timeout: float = 10
+    ) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         client.load_host_keys(str(self.dir / "known_hosts"))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
@@ -203,7 +205,7 @@ class SimLab:
         faults: dict[str, dict[str, Any]] | None = None,
         clear_faults: bool | str | None = None,
     ) -> dict[str, Any]:
-        from . import cli as simcli  # noqa: PLC0415
+        from . import cli as simcli
 
         request: dict[str, Any] = {"op": "set"}
         if clock_offset_days is not None:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 NAME_ATTRS = {
     "CN": NameOID.COMMON_NAME,
@@ -62,7 +62,9 @@ def san_entries(values: list[str]) -> list[x509.GeneralName]:
     return out
 
 
-def make_csr(key: rsa.RSAPrivateKey, attrs: dict[str, str], san: list[str] | None = None) -> x509.CertificateSigningRequest:
+def make_csr(
+    key: rsa.RSAPrivateKey, attrs: dict[str, str], san: list[str] | None = None
+) -> x509.CertificateSigningRequest:
     builder = x509.CertificateSigningRequestBuilder().subject_name(build_name(attrs))
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san_entries(san)), critical=False)
@@ -75,7 +77,11 @@ def _validity(now: dt.datetime, days: float, not_before: dt.datetime | None = No
 
 
 def make_ca(
-    cn: str, now: dt.datetime, days: float = 3650, key: rsa.RSAPrivateKey | None = None, not_before: dt.datetime | None = None
+    cn: str,
+    now: dt.datetime,
+    days: float = 3650,
+    key: rsa.RSAPrivateKey | None = None,
+    not_before: dt.datetime | None = None,
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = key or new_key()
     name = build_name({"CN": cn})
@@ -92,8 +98,15 @@ def make_ca(
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )

@@ -56,7 +56,9 @@ def test_down_then_status_reports_stopped_and_up_resumes_same_ports(lab: SimLab)
     assert cli("down", "--lab-dir", str(lab.dir)).stdout.strip().endswith("not running")
     cli("up", "--lab-dir", str(lab.dir))
     after = lab.status()
-    assert {n: v["ssh_port"] for n, v in after["nodes"].items()} == {n: v["ssh_port"] for n, v in before["nodes"].items()}
+    assert {n: v["ssh_port"] for n, v in after["nodes"].items()} == {
+        n: v["ssh_port"] for n, v in before["nodes"].items()
+    }
     lab.client("cms1").close()
 
 
@@ -67,13 +69,15 @@ def test_up_twice_does_not_start_a_second_simulator(lab: SimLab) -> None:
 
 
 def test_lab_file_sets_nodes_versions_and_database_roles(make_lab) -> None:  # type: ignore[no-untyped-def]
-    lab = make_lab(lab_file={
-        "nodes": [
-            {"name": "core1", "version": "3.9"},
-            {"name": "edge1", "version": "2.9", "database": False},
-        ],
-        "clock_offset_days": 5,
-    })
+    lab = make_lab(
+        lab_file={
+            "nodes": [
+                {"name": "core1", "version": "3.9"},
+                {"name": "edge1", "version": "2.9", "database": False},
+            ],
+            "clock_offset_days": 5,
+        }
+    )
     status = lab.status()
     assert status["nodes"]["core1"]["version"] == "3.9"
     assert status["nodes"]["edge1"]["version"] == "2.9"

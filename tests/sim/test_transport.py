@@ -15,30 +15,67 @@ from tests.cmssim import shapes
 from tests.cmssim.testing import SimLab
 
 
-def openssh(lab: SimLab, node: str, *args: str, stdin: str | None = None, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+def openssh(
+    lab: SimLab, node: str, *args: str, stdin: str | None = None, timeout: float = 20
+) -> subprocess.CompletedProcess[str]:
     """Run the OpenSSH client (Debian's openssh-client) against a node, with the lab's key and known_hosts."""
     return subprocess.run(
         [
-            "ssh", "-i", str(lab.dir / "id_ed25519"), "-o", f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
-            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-            "-p", str(lab.port(node)), "admin@127.0.0.1", *args,
+            "ssh",
+            "-i",
+            str(lab.dir / "id_ed25519"),
+            "-o",
+            f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-p",
+            str(lab.port(node)),
+            "admin@127.0.0.1",
+            *args,
         ],
-        input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
 def openssh_sftp(lab: SimLab, node: str, batch: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
-            "sftp", "-b", "-", "-i", str(lab.dir / "id_ed25519"), "-o", f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
-            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-            "-P", str(lab.port(node)), "admin@127.0.0.1",
+            "sftp",
+            "-b",
+            "-",
+            "-i",
+            str(lab.dir / "id_ed25519"),
+            "-o",
+            f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-P",
+            str(lab.port(node)),
+            "admin@127.0.0.1",
         ],
-        input=batch, capture_output=True, text=True, timeout=timeout, check=False,
+        input=batch,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
-needs_openssh = pytest.mark.skipif(shutil.which("ssh") is None, reason="openssh-client is installed by scripts/setup.sh")
+needs_openssh = pytest.mark.skipif(
+    shutil.which("ssh") is None, reason="openssh-client is installed by scripts/setup.sh"
+)
 
 
 # ---- logins -------------------------------------------------------------------------------------------------
@@ -59,8 +96,14 @@ def test_unknown_host_key_is_rejected_by_a_verifying_client(lab: SimLab) -> None
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     with pytest.raises(paramiko.SSHException, match="not found in known_hosts"):
-        client.connect("127.0.0.1", port=lab.port("cms1"), username="admin", password=lab.password,
-                       look_for_keys=False, allow_agent=False)
+        client.connect(
+            "127.0.0.1",
+            port=lab.port("cms1"),
+            username="admin",
+            password=lab.password,
+            look_for_keys=False,
+            allow_agent=False,
+        )
     client.close()
 
 
@@ -145,16 +188,21 @@ def test_openssh_client_runs_one_command_per_exec(lab: SimLab) -> None:
 def test_openssh_sftp_put_get_rename_remove_and_no_traversal(lab: SimLab, tmp_path) -> None:  # type: ignore[no-untyped-def]
     src = tmp_path / "upload.cer"
     src.write_bytes(b"-----BEGIN CERTIFICATE-----\nxyz\n-----END CERTIFICATE-----\n")
-    batch = "\n".join([
-        f"put {src} upload.cer",
-        f"get upload.cer {tmp_path / 'back.cer'}",
-        "rename upload.cer renamed.cer",
-        "ls -1",
-        "-get ../../etc/passwd " + str(tmp_path / "passwd"),
-        "-mkdir sub",
-        f"get renamed.cer {tmp_path / 'renamed.cer'}",
-        "rm renamed.cer",
-    ]) + "\n"
+    batch = (
+        "\n".join(
+            [
+                f"put {src} upload.cer",
+                f"get upload.cer {tmp_path / 'back.cer'}",
+                "rename upload.cer renamed.cer",
+                "ls -1",
+                "-get ../../etc/passwd " + str(tmp_path / "passwd"),
+                "-mkdir sub",
+                f"get renamed.cer {tmp_path / 'renamed.cer'}",
+                "rm renamed.cer",
+            ]
+        )
+        + "\n"
+    )
     proc = openssh_sftp(lab, "cms2", batch)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "back.cer").read_bytes() == src.read_bytes()
