@@ -16,10 +16,15 @@ def make_lab(tmp_path: Path) -> Iterator[Callable[..., SimLab]]:
     """Start labs on demand (``make_lab(nodes=5, cms_version="2", lab_file={...})``); all stop at teardown."""
     labs: list[SimLab] = []
 
-    def factory(nodes: int | None = None, cms_version: str | None = None, lab_file: dict[str, Any] | None = None,
-                name: str | None = None) -> SimLab:
-        lab = SimLab.start(tmp_path / (name or f"lab{len(labs) + 1}"), nodes=nodes, cms_version=cms_version,
-                           lab_file=lab_file)
+    def factory(
+        nodes: int | None = None,
+        cms_version: str | None = None,
+        lab_file: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> SimLab:
+        lab = SimLab.start(
+            tmp_path / (name or f"lab{len(labs) + 1}"), nodes=nodes, cms_version=cms_version, lab_file=lab_file
+        )
         labs.append(lab)
         return lab
 

@@ -329,3 +329,22 @@ def test_event_log_records_connections_and_commands_with_timestamps(lab: SimLab)
     assert kinds.index("command", opened) < kinds.index("connection_closed", opened)
     stamps = [e["ts"] for e in events]
     assert stamps == sorted(stamps) and all(isinstance(t, float) for t in stamps)
+
+
+@needs_openssh
+def test_openssh_user_generates_a_csr_and_downloads_it_with_sftp(lab: SimLab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The issue's "done when": log in with OpenSSH, run `pki csr`, fetch the CSR with `sftp`, read it with openssl."""
+    proc = openssh(lab, "cms2", "-tt", "pki csr handmade CN:cms2.lab.cms.example subjectAltName:cms2.lab.cms.example")
+    assert proc.returncode == 0, proc.stderr
+    assert "Created key file handmade.key and CSR handmade.csr" in proc.stdout
+    assert "CSR file handmade.csr ready for download via SFTP" in proc.stdout
+    got = openssh_sftp(lab, "cms2", f"get handmade.csr {tmp_path / 'handmade.csr'}\n")
+    assert got.returncode == 0, got.stdout + got.stderr
+    text = subprocess.run(
+        ["openssl", "req", "-in", str(tmp_path / "handmade.csr"), "-noout", "-subject", "-verify"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "CN = cms2.lab.cms.example" in text.stdout
+    assert "verify OK" in text.stdout + text.stderr
