@@ -1,0 +1,503 @@
+# Copyright (c) 2026, cisco_cms.mmp contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The transport: one SSH connection per module call to a CMS node's MMP, an interactive shell on it, and SFTP.
+
+The MMP is driven the way an admin drives it in PuTTY: one shell, a command per line, the output read up to the
+next ``<hostname>> `` prompt, ``(Y/n)`` confirmations answered with a capital ``Y`` only when the caller means to
+proceed.  Files move over SFTP on the same connection and are verified by SHA-256.  Every wait has a timeout whose
+error shows the last output.  Nothing here logs: callers decide what reaches the user.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+try:
+    import paramiko
+
+    HAS_PARAMIKO = True
+    PARAMIKO_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - reported by the module with missing_required_lib()
+    paramiko = None
+    HAS_PARAMIKO = False
+    PARAMIKO_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
+    CONFIRM_ANSWER,
+    CONFIRM_RE,
+    PROMPT_RE,
+    find_error,
+    normalize_output,
+    prompt_re_for,
+)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
+    MmpAuthError,
+    MmpCommandError,
+    MmpConnectError,
+    MmpHostKeyError,
+    MmpTimeout,
+)
+
+SECRET_MARK = "(output withheld: it may contain secrets)"
+
+
+def fingerprint_sha256(key: Any) -> str:
+    """OpenSSH-style fingerprint of a paramiko key: ``SHA256:<base64 without padding>``."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+class _PinnedKeyPolicy:
+    """Accept exactly one host key, given as ``SHA256:...`` or as an OpenSSH public key line."""
+
+    def __init__(self, expected: str, node: str) -> None:
+        self.expected = expected.strip()
+        self.node = node
+
+    def matches(self, key: Any) -> bool:
+        if self.expected.startswith("SHA256:"):
+            return self.expected.rstrip("=") == fingerprint_sha256(key)
+        parts = self.expected.split()
+        if len(parts) >= 2:
+            return parts[0] == key.get_name() and parts[1] == key.get_base64()
+        return False
+
+    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        if not self.matches(key):
+            raise MmpHostKeyError(
+                "%s: the host key of %s is %s %s, not the host_key given (%s). The node may have been reinstalled, "
+                "or this is not the node you meant: check the fingerprint on the node before changing host_key "
+                "(the cms_host_key variable)."
+                % (self.node, hostname, key.get_name(), fingerprint_sha256(key), self.expected),
+                node=self.node,
+            )
+
+
+def _host_and_port(hostname: str) -> tuple[str, str]:
+    """``[10.0.0.1]:2222`` -> (``10.0.0.1``, ``2222``); a bare name is on port 22 (paramiko's known_hosts names)."""
+    if hostname.startswith("[") and "]:" in hostname:
+        host, _sep, port = hostname[1:].partition("]:")
+        return host, port
+    return hostname, "22"
+
+
+class _AcceptNewPolicy:
+    """Opt-in trust on first use: an unknown key is added to the known_hosts file; a changed key still fails."""
+
+    def __init__(self, path: str, node: str) -> None:
+        self.path = path
+        self.node = node
+        self.added: str | None = None
+
+    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        line = "%s %s %s\n" % (hostname, key.get_name(), key.get_base64())
+        directory = os.path.dirname(self.path)
+        try:
+            if directory and not os.path.isdir(directory):
+                os.makedirs(directory, mode=0o700)
+            with open(self.path, "a") as fh:
+                try:
+                    import fcntl
+
+                    fcntl.flock(fh, fcntl.LOCK_EX)
+                except ImportError:  # pragma: no cover
+                    pass
+                fh.write(line)
+            self.added = "%s %s" % (key.get_name(), fingerprint_sha256(key))
+        except OSError as exc:
+            raise MmpHostKeyError(
+                "%s: cannot record the new host key of %s in %s (%s); nothing was sent to the node"
+                % (self.node, hostname, self.path, exc),
+                node=self.node,
+            ) from None
+
+
+class _RejectPolicy:
+    def __init__(self, path: str, node: str) -> None:
+        self.path = path
+        self.node = node
+
+    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        host, port = _host_and_port(hostname)
+        raise MmpHostKeyError(
+            "%s: the host key of %s (%s %s) is not in %s, so the node cannot be verified and nothing was sent to "
+            "it. Check that fingerprint on the node, then either add the key to that file (ssh-keyscan -p %s %s >> "
+            "%s), or point the cms_known_hosts variable at a known_hosts file that has it, or pin it with the "
+            "cms_host_key variable, or opt in to trust on first use with cms_host_key_checking: accept_new (module "
+            "options known_hosts_file, host_key, host_key_checking)."
+            % (self.node, hostname, key.get_name(), fingerprint_sha256(key), self.path, port, host, self.path),
+            node=self.node,
+        )
+
+
+class MmpSession:
+    """One SSH connection to one CMS node: ``run()`` MMP commands in its shell, move files over its SFTP channel."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 22,
+        username: str = "admin",
+        password: str | None = None,
+        private_key_file: str | None = None,
+        private_key_passphrase: str | None = None,
+        known_hosts_file: str | None = None,
+        host_key: str | None = None,
+        host_key_checking: str = "strict",
+        connect_timeout: float = 30,
+        command_timeout: float = 120,
+        name: str | None = None,
+    ) -> None:
+        self.host = host
+        self.port = int(port)
+        self.username = username
+        self._password = password
+        self._key_file = private_key_file
+        self._key_passphrase = private_key_passphrase
+        self.known_hosts_file = os.path.expanduser(known_hosts_file or "~/.ssh/known_hosts")
+        self.host_key = host_key
+        self.host_key_checking = host_key_checking
+        self.connect_timeout = float(connect_timeout)
+        self.command_timeout = float(command_timeout)
+        self.name = name or ("%s:%s" % (host, port) if int(port) != 22 else host)
+        self.client: Any = None
+        self.shell: Any = None
+        self._sftp: Any = None
+        self.prompt_re: re.Pattern[str] | None = None
+        self.hostname: str | None = None
+        # (command, output) pairs, for callers that return what ran; output None when it was sensitive
+        self.transcript: list[tuple[str, str | None]] = []
+        self.host_key_added: str | None = (
+            None  # set when host_key_checking=accept_new trusted a new key on this connection
+        )
+
+    # ---- connecting -------------------------------------------------------------------------------------------
+    def connect(self) -> MmpSession:
+        if not HAS_PARAMIKO:
+            raise MmpConnectError("the paramiko Python library is required on the controller", node=self.name)
+        client = paramiko.SSHClient()
+        policy = None
+        if self.host_key:
+            client.set_missing_host_key_policy(_PinnedKeyPolicy(self.host_key, self.name))
+        else:
+            if os.path.exists(self.known_hosts_file):
+                try:
+                    client.load_host_keys(self.known_hosts_file)
+                except (OSError, paramiko.SSHException) as exc:
+                    raise MmpHostKeyError(
+                        "cannot read known_hosts file %s: %s" % (self.known_hosts_file, exc), node=self.name
+                    ) from None
+            if self.host_key_checking == "accept_new":
+                policy = _AcceptNewPolicy(self.known_hosts_file, self.name)
+                client.set_missing_host_key_policy(policy)
+            else:
+                client.set_missing_host_key_policy(_RejectPolicy(self.known_hosts_file, self.name))
+        kwargs: dict[str, Any] = {
+            "hostname": self.host,
+            "port": self.port,
+            "username": self.username,
+            "timeout": self.connect_timeout,
+            "banner_timeout": self.connect_timeout,
+            "auth_timeout": self.connect_timeout,
+            "allow_agent": False,
+            "look_for_keys": False,
+        }
+        if self._password is not None:
+            kwargs["password"] = self._password
+        if self._key_file:
+            kwargs["key_filename"] = os.path.expanduser(self._key_file)
+            if self._key_passphrase is not None:
+                kwargs["passphrase"] = self._key_passphrase
+        if self._password is None and not self._key_file:
+            raise MmpAuthError(
+                "no credentials for %s: set ansible_password or ansible_ssh_private_key_file for this host "
+                "(or the module's password / private_key_file options)" % self.name,
+                node=self.name,
+            )
+        if self._key_file and not os.path.isfile(kwargs["key_filename"]):
+            raise MmpAuthError(
+                "the private key file %s given for %s (ansible_ssh_private_key_file or the private_key_file option) "
+                "does not exist on the controller" % (kwargs["key_filename"], self.name),
+                node=self.name,
+            )
+        try:
+            client.connect(**kwargs)
+        except MmpHostKeyError:
+            client.close()
+            raise
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise MmpHostKeyError(
+                "HOST KEY MISMATCH for %s: %s holds %s for %s but the node offered %s %s. Someone may be "
+                "intercepting the connection, or the node was reinstalled; nothing was sent to it. Verify the "
+                "node's fingerprint on its console, then remove the old entry (ssh-keygen -R '%s' -f %s) and add "
+                "the new one."
+                % (
+                    self.name,
+                    self.known_hosts_file,
+                    fingerprint_sha256(exc.expected_key),
+                    exc.hostname,
+                    exc.key.get_name(),
+                    fingerprint_sha256(exc.key),
+                    exc.hostname,
+                    self.known_hosts_file,
+                ),
+                node=self.name,
+            ) from None
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            what = "ansible_password (or the private key)"
+            if isinstance(exc, paramiko.PasswordRequiredException):
+                what = "private_key_passphrase: the private key is encrypted"
+            raise MmpAuthError(
+                "authentication failed for %s@%s: check ansible_user and %s of this host"
+                % (self.username, self.name, what),
+                node=self.name,
+            ) from None
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            client.close()
+            raise MmpConnectError(
+                "cannot connect to %s (%s port %d): %s. Check that the node is up, ansible_host/ansible_port point at "
+                "its MMP (SSH) interface, and that the controller can reach it."
+                % (self.name, self.host, self.port, str(exc) or type(exc).__name__),
+                node=self.name,
+            ) from None
+        self.client = client
+        if isinstance(policy, _AcceptNewPolicy) and policy.added:
+            self.host_key_added = "%s (%s), added to %s" % (policy.added, self.name, self.known_hosts_file)
+        return self
+
+    def open_shell(self) -> Any:
+        if self.shell is not None:
+            return self.shell
+        try:
+            self.shell = self.client.invoke_shell(term="vt100", width=511, height=0)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise MmpConnectError("cannot open a shell on %s: %s" % (self.name, exc), node=self.name) from None
+        # The first prompt after login tells the node's hostname: ``cms1> `` [H].
+        raw = self._read("(login)", PROMPT_RE, self.connect_timeout)
+        found = PROMPT_RE.search(raw)
+        if found is None:  # pragma: no cover - _read returns only once PROMPT_RE matches
+            raise MmpConnectError("no MMP prompt from %s after login" % self.name, node=self.name)
+        self.hostname = found.group("hostname")
+        self.prompt_re = prompt_re_for(found.group("hostname"))
+        return self.shell
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        self.client = self.shell = self._sftp = None
+
+    def __enter__(self) -> MmpSession:
+        return self.connect()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- commands ---------------------------------------------------------------------------------------------
+    def _recv(self, timeout: float) -> str:
+        self.shell.settimeout(max(0.01, min(timeout, 0.5)))
+        try:
+            data = self.shell.recv(65536)
+        except TimeoutError:
+            return ""
+        if not data:
+            raise EOFError()
+        return data.decode("utf-8", "replace")
+
+    def _read(
+        self,
+        command: str,
+        end_re: re.Pattern[str],
+        timeout: float,
+        confirm: bool | None = None,
+        sensitive: bool = False,
+    ) -> str:
+        """Read until ``end_re`` matches the end of the output; answer ``(Y/n)`` per ``confirm``."""
+        raw = ""
+        answered = False
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                shown = SECRET_MARK if sensitive else normalize_output(raw)[-2000:]
+                raise MmpTimeout(
+                    "timed out after %ss waiting for %s to finish on %s; last output:\n%s"
+                    % (int(timeout), command, self.name, shown),
+                    node=self.name,
+                    command=command,
+                    output=None if sensitive else normalize_output(raw),
+                )
+            try:
+                raw += self._recv(left)
+            except (OSError, EOFError, paramiko.SSHException):
+                shown = SECRET_MARK if sensitive else normalize_output(raw)[-2000:]
+                raise MmpConnectError(
+                    "the connection to %s dropped while running %s; last output:\n%s\nWhat ran on the node is "
+                    "unknown past that point: check its state before retrying." % (self.name, command, shown),
+                    node=self.name,
+                    command=command,
+                    output=None if sensitive else normalize_output(raw),
+                ) from None
+            text = normalize_output(raw)
+            if not answered and CONFIRM_RE.search(text):
+                if confirm is None:
+                    # Never say yes to a question the caller did not expect.
+                    self.shell.sendall(b"n\r")
+                    answered = True
+                    raise MmpCommandError(
+                        "%s asked for a confirmation this module did not expect; it was answered 'n' and nothing "
+                        "was changed. Output:\n%s" % (command, text),
+                        node=self.name,
+                        command=command,
+                        output=text,
+                    )
+                # The MMP proceeds only on a capital Y [H]; it prints the whole warning before reading it.
+                self.shell.sendall((CONFIRM_ANSWER if confirm else "n").encode() + b"\r")
+                answered = True
+                continue
+            if end_re.search(raw):
+                return raw
+
+    def run(
+        self,
+        command: str,
+        confirm: bool | None = None,
+        timeout: float | None = None,
+        sensitive: bool = False,
+        check: bool = True,
+    ) -> str:
+        """Run one MMP command and return its output (without the echo and the prompt).
+
+        ``confirm``: ``True`` answers a ``(Y/n)`` with ``Y``, ``False`` answers ``n``, ``None`` (default) answers
+        ``n`` and raises: a question the caller did not expect is never agreed to.  ``check``: raise
+        ``MmpCommandError`` when the output carries an error.  ``sensitive``: never put the output in an error
+        (``turn`` prints its password).
+        """
+        if "\n" in command or "\r" in command:
+            raise ValueError("a command must be one line")
+        self.open_shell()
+        prompt_re = self.prompt_re
+        if prompt_re is None:  # pragma: no cover - open_shell() sets it
+            raise MmpConnectError("no shell open on %s" % self.name, node=self.name)
+        self.shell.sendall((command + "\r").encode("utf-8"))
+        raw = self._read(command, prompt_re, self.command_timeout if timeout is None else timeout, confirm, sensitive)
+        text = normalize_output(prompt_re.sub("", raw))
+        first, _sep, rest = text.partition("\n")
+        output = rest if first.strip() == command.strip() else text
+        self.transcript.append((command, None if sensitive else output))
+        if check:
+            error = find_error(output)
+            if error:
+                raise MmpCommandError(
+                    "%s failed on %s: %s" % (command, self.name, SECRET_MARK if sensitive else error),
+                    node=self.name,
+                    command=command,
+                    output=None if sensitive else output,
+                )
+        return output
+
+    # ---- files ------------------------------------------------------------------------------------------------
+    @property
+    def sftp(self) -> Any:
+        if self._sftp is None:
+            try:
+                self._sftp = self.client.open_sftp()
+            except (OSError, paramiko.SSHException, EOFError) as exc:
+                raise MmpConnectError("cannot open SFTP on %s: %s" % (self.name, exc), node=self.name) from None
+        return self._sftp
+
+    def _sftp_call(self, what: str, func: Callable[..., Any], *args: Any) -> Any:
+        """Run one SFTP operation; a refusal by the node and a dropped connection both end as an ``MmpError``."""
+        try:
+            return func(*args)
+        except OSError as exc:
+            # paramiko reports a closed channel as an OSError without errno ("Socket is closed").
+            if exc.errno is None and "closed" in str(exc).lower():
+                raise self._sftp_dropped(what, exc) from None
+            raise MmpCommandError(
+                "%s failed on %s: %s" % (what, self.name, exc.strerror or exc), node=self.name, command=what
+            ) from None
+        except (paramiko.SSHException, EOFError) as exc:
+            raise self._sftp_dropped(what, exc) from None
+
+    def _sftp_dropped(self, what: str, exc: BaseException) -> MmpConnectError:
+        return MmpConnectError(
+            "the connection to %s dropped during %s (%s). What happened on the node is unknown past that point: "
+            "check its state before retrying." % (self.name, what, str(exc) or type(exc).__name__),
+            node=self.name,
+            command=what,
+        )
+
+    def listdir(self) -> list[str]:
+        return self._sftp_call("sftp ls", self.sftp.listdir, "/")
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.sftp.stat("/" + name)
+        except OSError:
+            return False
+        except (paramiko.SSHException, EOFError) as exc:
+            raise self._sftp_dropped("sftp stat " + name, exc) from None
+        return True
+
+    def download(self, name: str) -> bytes:
+        """Fetch ``name``; the size must match what the node reports for it."""
+
+        def get() -> tuple[int | None, bytes]:
+            size = self.sftp.stat("/" + name).st_size
+            with self.sftp.open("/" + name, "rb") as fh:
+                fh.prefetch()
+                return size, fh.read()
+
+        size, data = self._sftp_call("sftp get " + name, get)
+        if size is not None and len(data) != size:
+            raise MmpCommandError(
+                "download of %s from %s is incomplete (%d of %d bytes); retry" % (name, self.name, len(data), size),
+                node=self.name,
+                command="sftp get " + name,
+            )
+        return data
+
+    def upload(self, name: str, data: bytes) -> str:
+        """Write ``name`` through a temporary name, verify the SHA-256 on the node, then move it into place.
+
+        A corrupt or partial transfer never takes the final name, so a half-written file cannot be used.
+        """
+        want = hashlib.sha256(data).hexdigest()
+        part = name + ".part"
+
+        def put() -> None:
+            with self.sftp.open("/" + part, "wb") as fh:
+                fh.set_pipelined(True)
+                fh.write(data)
+
+        self._sftp_call("sftp put " + name, put)
+        got = hashlib.sha256(self.download(part)).hexdigest()
+        if got != want:
+            self.remove(part)
+            raise MmpCommandError(
+                "upload of %s to %s arrived corrupt: SHA-256 on the node is %s, expected %s. The corrupt copy was "
+                "removed and nothing uses it; retry." % (name, self.name, got, want),
+                node=self.name,
+                command="sftp put " + name,
+            )
+        if self.exists(name):
+            self.remove(name)
+        self.rename(part, name)
+        return want
+
+    def remove(self, name: str) -> None:
+        self._sftp_call("sftp rm " + name, self.sftp.remove, "/" + name)
+
+    def rename(self, old: str, new: str) -> None:
+        self._sftp_call("sftp rename %s %s" % (old, new), self.sftp.rename, "/" + old, "/" + new)

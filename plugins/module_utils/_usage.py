@@ -1,0 +1,85 @@
+# Copyright (c) 2026, cisco_cms.mmp contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Which service uses which files on a node, read from each service's status and ``database cluster status``.
+
+The MMP has no "who uses this key" verb; an admin reads every status block.  This does the same, so modules can
+refuse to overwrite or remove a key in use (``pki csr`` over a key in use breaks the service at once [H]).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
+    SERVICES,
+    db_cluster_status,
+    find_error,
+    service_status,
+)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpCommandError
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
+    parse_db_cluster_status,
+    parse_service_status,
+)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
+
+_UNKNOWN_WORDS = ("unknown command", "invalid command", "unrecognised command", "unrecognized command")
+
+
+def _is_unknown_command(output: str) -> bool:
+    error = find_error(output) or ""
+    return any(word in error.lower() for word in _UNKNOWN_WORDS)
+
+
+_GENERIC_ROLES = ("key", "cert", "bundle")
+
+
+def service_files(status: dict[str, Any]) -> dict[str, str]:
+    """``{role: file}`` for every file a parsed service status names (key, cert, bundle, https_key, c2w_trust...).
+
+    The generic ``key``/``cert``/``bundle`` fields of a service that also has specific ones (webbridge3's
+    ``https_key`` is its ``key``) are left out, so each use is named once.
+    """
+    files = {}
+    for field, value in status.items():
+        if field == "raw" or not isinstance(value, str) or not value:
+            continue
+        if field.endswith(("key", "cert", "bundle", "trust")):
+            files[field] = value
+    specific = {value for field, value in files.items() if field not in _GENERIC_ROLES}
+    return {field: value for field, value in files.items() if field not in _GENERIC_ROLES or value not in specific}
+
+
+def read_usage(session: MmpSession, services: list[str] | None = None, database: bool = True) -> dict[str, Any]:
+    """Status of every service the node has (a service its CMS release lacks answers "unknown command") and of
+    the database cluster; ``files`` maps each file name to the users that name it, e.g. ``webadmin key``."""
+    statuses: dict[str, Any] = {}
+    files: dict[str, list[str]] = {}
+    for name in services or list(SERVICES):
+        svc = SERVICES[name]
+        # turn prints its password in clear [H]: never let that output reach an error message.
+        output = session.run(service_status(name), check=False, sensitive=bool(svc.secret_labels))
+        if _is_unknown_command(output):
+            continue
+        if find_error(output):
+            raise MmpCommandError(
+                "reading the status of %s failed" % name,
+                node=session.name,
+                command=service_status(name),
+                output=None if svc.secret_labels else output,
+            )
+        status = parse_service_status(name, output)
+        statuses[name] = status
+        for role, file_name in service_files(status).items():
+            files.setdefault(file_name, []).append("%s %s" % (name, role))
+    cluster = None
+    if database:
+        output = session.run(db_cluster_status(), check=False)
+        if not _is_unknown_command(output):
+            cluster = parse_db_cluster_status(output)
+            for role, cert in (cluster.get("certificates") or {}).items():
+                if cert and cert.get("file"):
+                    files.setdefault(cert["file"], []).append("database cluster %s" % role)
+    return {"services": statuses, "database_cluster": cluster, "files": files}

@@ -1,0 +1,165 @@
+# Copyright (c) 2026, cisco_cms.mmp contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Run a cisco_cms.mmp module on the controller, inside its action plugin.
+
+A CMS node has no Python, so nothing may ever execute on it.  Every module of this collection has an action plugin
+of the same name built on ``CmsActionBase``: it fills the module's connection options from the host's inventory
+variables (``ansible_host``, ``ansible_port``, ``ansible_user``, ``ansible_password``,
+``ansible_ssh_private_key_file`` and their aliases, resolved by the host's connection plugin exactly as an SSH task
+would resolve them), validates the arguments against the module's own argument spec, and runs the module's logic
+in-process with ``CmsModule``, an ``AnsibleModule`` look-alike.  So a plain inventory works as it is, ad-hoc calls
+work, one SSH connection is made per module call, and no Python process is started per task.
+
+Precedence: task arguments (including ``module_defaults: group/cisco_cms.mmp.cms``) > host variables > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.common.validation import check_type_bool
+from ansible.plugins.action import ActionBase
+
+# module option -> (connection plugin option, inventory variables in order of preference)
+CONNECTION_VARS = {
+    "host": ("host", ("ansible_host", "ansible_ssh_host")),
+    "port": ("port", ("ansible_port", "ansible_ssh_port")),
+    "username": ("remote_user", ("ansible_user", "ansible_ssh_user")),
+    "password": ("password", ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")),
+    "private_key_file": ("private_key_file", ("ansible_ssh_private_key_file", "ansible_private_key_file")),
+    # Collection variables, for what inventories of SSH hosts do not say.
+    "known_hosts_file": (None, ("cms_known_hosts",)),
+    "host_key": (None, ("cms_host_key",)),
+    "host_key_checking": (None, ("cms_host_key_checking",)),
+}
+
+
+class _ModuleExit(Exception):
+    def __init__(self, result):
+        super().__init__(result.get("msg", ""))
+        self.result = result
+
+
+class CmsModule:
+    """What module logic needs of ``AnsibleModule`` (params, check/diff mode, exit/fail, warnings), in-process."""
+
+    def __init__(self, action, argument_spec, args, supports_check_mode=True, **rules):
+        self._name = action._task.action
+        self.node_name = action._task_vars_hostname
+        validator = ArgumentSpecValidator(argument_spec, **rules)
+        result = validator.validate(args)
+        self.no_log_values = set(result._no_log_values)
+        self.params = result.validated_parameters
+        self.check_mode = bool(action._task.check_mode)
+        self._diff = bool(action._task.diff)
+        self._verbosity = action._display.verbosity
+        self._warnings = []
+        self._deprecations = []
+        self.supports_check_mode = supports_check_mode
+        self.invalid = "; ".join(result.errors.messages) if result.errors else None
+
+    def warn(self, warning):
+        self._warnings.append(warning)
+
+    def deprecate(self, msg, version=None, date=None, collection_name=None):
+        self._deprecations.append({"msg": msg, "version": version, "date": date, "collection_name": collection_name})
+
+    def boolean(self, value):
+        return check_type_bool(value)
+
+    def log(self, msg, log_args=None):
+        """Modules of this collection never write logs: secrets could land in them."""
+
+    def exit_json(self, **kwargs):
+        kwargs.setdefault("changed", False)
+        raise _ModuleExit(kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs["failed"] = True
+        kwargs["msg"] = msg
+        raise _ModuleExit(kwargs)
+
+    def finish(self, result):
+        if self._warnings:
+            result["warnings"] = result.get("warnings", []) + self._warnings
+        if self._deprecations:
+            result["deprecations"] = result.get("deprecations", []) + self._deprecations
+        result["invocation"] = {"module_args": self.params}
+        # Whatever a module returned, no secret option value leaves it (AnsibleModule does the same).
+        return remove_values(result, self.no_log_values)
+
+
+class CmsActionBase(ActionBase):
+    """Subclasses set ``argument_spec`` (a callable returning the module's spec dict), ``module_rules`` (a dict of
+    mutually_exclusive/required_if/... lists) and ``runner`` (the module logic: ``runner(module) -> None``, which
+    ends with ``module.exit_json``/``fail_json``)."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    argument_spec = None
+    module_rules: ClassVar[dict] = {}
+    supports_check_mode = True
+    runner = None
+    # Options naming a path on the controller: a relative one is relative to the playbook's directory (the
+    # ad-hoc working directory), as ansible.builtin.fetch resolves its dest, not to wherever ansible was started.
+    controller_paths = ("dest",)
+
+    def _inventory_value(self, task_vars, plugin_option, names):
+        if plugin_option and self._connection is not None:
+            try:
+                value = self._connection.get_option(plugin_option)
+            except (KeyError, AnsibleError):
+                value = None
+            if value not in (None, ""):
+                return value
+        for name in names:
+            if name in task_vars and task_vars[name] not in (None, ""):
+                return self._templar.template(task_vars[name])
+        return None
+
+    def connection_args(self, task_vars):
+        spec = type(self).argument_spec()
+        filled = {}
+        for option, (plugin_option, names) in CONNECTION_VARS.items():
+            if option not in spec or self._task.args.get(option) is not None:
+                continue
+            value = self._inventory_value(task_vars, plugin_option, names)
+            if value is not None:
+                filled[option] = value
+        if "host" in spec and "host" not in filled and self._task.args.get("host") is None:
+            filled["host"] = task_vars.get("inventory_hostname")
+        return filled
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        self._task_vars_hostname = task_vars.get("inventory_hostname")
+        result = super().run(tmp, task_vars)
+        del tmp
+        args = dict(self.connection_args(task_vars))
+        args.update({k: v for k, v in self._task.args.items() if v is not None})
+        for option in self.controller_paths:
+            value = args.get(option)
+            if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):
+                # path_dwim normalises the path; a trailing slash means "into this directory" and must stay.
+                args[option] = self._loader.path_dwim(value) + ("/" if value.endswith("/") else "")
+        cls = type(self)
+        module = CmsModule(self, cls.argument_spec(), args, cls.supports_check_mode, **cls.module_rules)
+        if module.invalid:
+            out = {"failed": True, "msg": "%s: %s" % (self._task.action, module.invalid)}
+        elif module.check_mode and not cls.supports_check_mode:
+            out = {"skipped": True, "msg": "this module does not support check mode"}
+        else:
+            try:
+                cls.runner(module)
+                raise AnsibleError("module %s ended without a result" % self._task.action)
+            except _ModuleExit as done:
+                out = done.result
+        out = module.finish(out)
+        result.update(out)
+        return result

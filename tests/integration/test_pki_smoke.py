@@ -1,0 +1,26 @@
+"""Smoke: the PKI modules run through ansible-playbook and ad-hoc ansible against the simulator."""
+
+from __future__ import annotations
+
+
+def test_pki_info_adhoc_reads_the_node(lab, adhoc) -> None:  # type: ignore[no-untyped-def]
+    proc = adhoc(lab, "cms1", "cisco_cms.mmp.cms_pki_info", "usage=false")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "cms1-2025.cer" in proc.stdout
+
+
+def test_csr_playbook_then_idempotent(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+    play = """
+    - hosts: cms
+      gather_facts: false
+      tasks:
+        - name: csr
+          cisco_cms.mmp.cms_pki_csr:
+            name: webadmin-next
+            cn: "{{ cms_fqdn }}"
+    """
+    first = playbook(lab, play)
+    assert first.rc == 0, first.stdout[-3000:] + first.stderr
+    assert all(first.task(h, "csr")["changed"] for h in ("cms1", "cms2", "cms3"))
+    second = playbook(lab, play)
+    assert second.rc == 0 and all(second.changed(h) == 0 for h in ("cms1", "cms2", "cms3"))
