@@ -1,0 +1,33 @@
+# Copyright (c) 2026, cisco_cms.mmp contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import contextlib
+
+from ansible.errors import AnsibleError
+
+from ansible_collections.cisco_cms.mmp.plugins.module_utils import _services
+from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module import CmsActionBase
+
+
+class ActionModule(CmsActionBase):
+    """Runs cms_service_certs on the controller with connection options from inventory (see plugin_utils/_action_module).
+
+    The ``*_src`` options name controller files; they are looked up like ``copy``'s ``src`` (the role's and the
+    playbook's ``files/`` directories, then the path as given), so a role can ship or point at them.
+    """
+
+    argument_spec = staticmethod(_services.service_certs_argument_spec)
+    module_rules = _services.SERVICE_CERTS_RULES
+    runner = staticmethod(_services.run_service_certs)
+
+    def run(self, tmp=None, task_vars=None):
+        for option in _services.SRC_OPTIONS.values():
+            value = self._task.args.get(option)
+            if isinstance(value, str) and value:
+                # When it is nowhere, the module reports the file it cannot read, with the option's name.
+                with contextlib.suppress(AnsibleError):
+                    self._task.args[option] = self._find_needle("files", value)
+        return super().run(tmp, task_vars)

@@ -1,0 +1,1122 @@
+# Copyright (c) 2026, cisco_cms.mmp contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The service certificate verb set: the logic behind cms_service_certs.
+
+A service gets a new key, certificate and bundle the way the TechNote "Generate CSR and apply certificates to CMS"
+does it by hand (PROCEDURES.md section 4): files over SFTP, ``pki match`` and ``pki verify``, then
+``<service> disable`` / ``<service> certs ...`` / ``<service> enable`` (``callbridge certs`` / ``callbridge restart``).
+On top of that, what a careful admin does in his head:
+
+* everything that can be checked is checked before the service is touched (locally with ``cryptography`` and on
+  the node), so a bad chain or a wrong key never costs an outage;
+* the change is decided by content (certificate fingerprint, the key's public part, the chain), not by file names;
+* a file a service uses is never overwritten or deleted: it is what a rollback goes back to;
+* the outage is the disable/certs/enable sequence back to back, measured;
+* after the change the service's TLS endpoint must serve the new leaf with a chain that verifies; when it does not,
+  or when anything fails once the service is down, the previous files are applied again and the service enabled.
+
+``ServiceCertificates`` follows the read_state / plan / apply / dump shape of the other verb sets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import session_from_params, with_connection
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
+    SERVICES,
+    Service,
+    find_error,
+    get_service,
+    outage_sequence,
+    pki_match,
+    pki_verify,
+    reload_sequence,
+    service_certs,
+    service_status,
+    validate_file_name,
+    validate_san_entry,
+    webbridge3_c2w_trust,
+)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
+    MmpCommandError,
+    MmpError,
+    MmpValidationError,
+)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
+    parse_enable_output,
+    parse_match,
+    parse_service_status,
+    parse_verify,
+)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import HAS_PARAMIKO, PARAMIKO_IMPORT_ERROR
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._usage import read_usage
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+    cert_info,
+    certs_to_pem,
+    check_chain_order,
+    fingerprint_sha256,
+    is_self_signed,
+    key_matches_cert,
+    load_certificates,
+    load_private_key,
+    normalize_bundle,
+    pem_blocks,
+    public_key_sha256,
+    san_covers,
+    utcnow,
+    verify_chain,
+)
+
+# option -> the option naming a controller file to upload under that name
+SRC_OPTIONS = {
+    "key": "key_src",
+    "cert": "cert_src",
+    "bundle": "bundle_src",
+    "c2w_key": "c2w_key_src",
+    "c2w_cert": "c2w_cert_src",
+    "c2w_trust": "c2w_trust_src",
+}
+C2W_OPTIONS = ("c2w_key", "c2w_cert", "c2w_trust")
+MAIN = "main"  # the one certificate of every service but webbridge3 (which has https and c2w)
+# The Call Bridge status names no TLS port; its SIP TLS listener (5061 by default) presents the `callbridge certs`
+# certificate.  XMPP negotiates TLS inside the protocol (STARTTLS on 5222), so a plain TLS handshake cannot check it:
+# it is checked only when tls_port is given.
+DEFAULT_TLS_PORTS = {"callbridge": 5061}
+TLS_HANDSHAKE_TIMEOUT = 10.0
+TLS_RETRY_INTERVAL = 1.0
+
+
+def service_certs_argument_spec() -> dict:
+    files: dict[str, dict[str, Any]] = {}
+    for option, src in SRC_OPTIONS.items():
+        # File names, not secrets: say so, or Ansible warns about every option with "key" in its name.
+        files[option] = {"type": "str", "no_log": False}
+        files[src] = {"type": "path", "no_log": False}
+    return with_connection(
+        {
+            "service": {"type": "str", "required": True, "choices": sorted(SERVICES)},
+            "state": {"type": "str", "default": "present", "choices": ["present", "validated"]},
+            **files,
+            "names": {"type": "list", "elements": "str", "default": []},
+            "tls_check": {"type": "bool", "default": True},
+            "tls_host": {"type": "str"},
+            "tls_port": {"type": "int"},
+            "c2w_tls_port": {"type": "int"},
+            "tls_timeout": {"type": "int", "default": 30},
+        }
+    )
+
+
+SERVICE_CERTS_RULES: dict[str, Any] = {
+    "required_one_of": [("key", "key_src"), ("cert", "cert_src")],
+    "required_together": [("c2w_key", "c2w_cert")],
+}
+
+
+class ServiceCertsFailure(MmpError):
+    """A failure that carries what was done so far (outage, rollback, commands) into the task result."""
+
+    def __init__(self, message: str, result: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.result = result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Files and certificate material
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass
+class NodeFile:
+    """One file a service is to use: its name on the node and the content wanted under that name."""
+
+    option: str
+    name: str
+    data: bytes | None = None
+    source: str | None = None  # the controller path it comes from
+    explicit: bool = True  # the name was given; an implicit one may step aside from a file in use
+    upload: bool = False
+    normalized: bool = False
+    moved_from: str | None = None
+
+    def shown(self) -> str:
+        return "%s (from %s)" % (self.name, self.source) if self.source else self.name
+
+    @property
+    def content(self) -> bytes:
+        """The content; node files are read by ``ServiceCertificates.resolve`` before anything uses it."""
+        if self.data is None:
+            raise MmpError("internal error: %s was used before it was read from the node" % self.name)
+        return self.data
+
+
+@dataclass
+class Material:
+    """The key, certificate (or full chain) and bundle of one certificate slot of a service."""
+
+    part: str
+    key: NodeFile
+    cert: NodeFile
+    bundle: NodeFile | None = None
+    key_obj: Any = None
+    certs: list[Any] = field(default_factory=list)
+    bundle_certs: list[Any] = field(default_factory=list)
+
+    @property
+    def leaf(self) -> Any:
+        return self.certs[0]
+
+    @property
+    def chain(self) -> list[Any]:
+        """What the service presents: the certificate file, then the bundle, each certificate once."""
+        seen: set[str] = set()
+        chain = []
+        for cert in self.certs + self.bundle_certs:
+            fingerprint = fingerprint_sha256(cert)
+            if fingerprint not in seen:
+                seen.add(fingerprint)
+                chain.append(cert)
+        return chain
+
+    def names(self) -> dict[str, str | None]:
+        return {"key": self.key.name, "cert": self.cert.name, "bundle": self.bundle.name if self.bundle else None}
+
+
+def _pem_text_problem(data: bytes) -> str | None:
+    """Why a chain/bundle file breaks the TechNote's rule: LF lines, exactly one trailing newline [H, S2]."""
+    if b"\r" in data:
+        return "it has CRLF (Windows) line ends"
+    if not data.endswith(b"\n"):
+        return "it does not end with a newline"
+    if data.endswith(b"\n\n"):
+        return "it ends with %d newlines" % (len(data) - len(data.rstrip(b"\n")))
+    return None
+
+
+def _read_controller_file(path: str, option: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise MmpValidationError(
+            "%s %s cannot be read on the controller: %s. Give the path of the file to upload (a path relative to "
+            "the role's or playbook's files/ directory works too)." % (option, path, exc.strerror or exc)
+        ) from None
+
+
+def _normalize_upload(option: str, data: bytes, source: str) -> tuple[bytes, bool]:
+    """The content to upload: the PEM blocks only, LF line ends, exactly one trailing newline."""
+    if option.endswith("key"):
+        blocks = pem_blocks(data)
+        if not any(label.endswith("PRIVATE KEY") for label, _block in blocks):
+            raise MmpValidationError(
+                "%s %s holds no PEM private key ('-----BEGIN PRIVATE KEY-----' or '-----BEGIN RSA PRIVATE KEY-----')"
+                % (SRC_OPTIONS[option], source)
+            )
+    normalized = normalize_bundle(data, "%s %s" % (SRC_OPTIONS[option], source))
+    return normalized, normalized != data
+
+
+def _moved_name(name: str, data: bytes) -> str:
+    """A name next to ``name`` that depends only on the content, so a second run finds the same file."""
+    stem, ext = os.path.splitext(name)
+    return "%s-%s%s" % (stem, hashlib.sha256(data).hexdigest()[:8], ext)
+
+
+def request_files(params: dict[str, Any], service: Service) -> dict[str, NodeFile]:
+    """The files of the request, controller files read and normalized; raises ``MmpValidationError``."""
+    files: dict[str, NodeFile] = {}
+    for option, src_option in SRC_OPTIONS.items():
+        name, src = params.get(option), params.get(src_option)
+        if name is None and src is None:
+            continue
+        if option in C2W_OPTIONS and service.name != "webbridge3":
+            raise MmpValidationError(
+                "%s applies to webbridge3 only (its Call Bridge to web bridge side); %s has one certificate"
+                % (option if name is not None else src_option, service.name)
+            )
+        if name is not None:
+            validate_file_name(name, option)
+        if src is None:
+            files[option] = NodeFile(option, str(name))
+            continue
+        data, normalized = _normalize_upload(option, _read_controller_file(src, src_option), src)
+        if name is None:
+            name = os.path.basename(src)
+            try:
+                validate_file_name(name, option)
+            except MmpValidationError as exc:
+                raise MmpValidationError(
+                    "the file name of %s %s cannot be a node file name (%s); set %s to the name to upload it as"
+                    % (src_option, src, exc.message, option)
+                ) from None
+        files[option] = NodeFile(
+            option,
+            str(name),
+            data=data,
+            source=src,
+            explicit=params.get(option) is not None,
+            upload=True,
+            normalized=normalized,
+        )
+    if service.name == "webbridge3" and ("c2w_key" in files) != ("c2w_cert" in files):
+        raise MmpValidationError("c2w_key and c2w_cert go together (webbridge3 c2w certs <key> <fullchain>)")
+    return files
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# TLS
+# ---------------------------------------------------------------------------------------------------------------
+def _handshake(host: str, port: int, context: ssl.SSLContext, timeout: float) -> bytes:
+    with socket.create_connection((host, port), timeout=timeout) as raw, context.wrap_socket(raw) as conn:
+        der = conn.getpeercert(binary_form=True)
+    if not der:
+        raise ssl.SSLError("the endpoint presented no certificate")
+    return der
+
+
+def tls_probe(host: str, port: int, roots: list[Any], timeout: float = TLS_HANDSHAKE_TIMEOUT) -> dict[str, Any]:
+    """What ``host:port`` serves: the leaf's fingerprint and public key hash, and whether its chain verifies up to
+    one of ``roots`` (only those roots are trusted, so a chain the server does not send in full fails).
+
+    Raises ``OSError`` when the endpoint cannot be reached or refuses the handshake.
+    """
+    from cryptography import x509  # imported here: _x509 reports a missing library, this would not
+
+    verified, reason = False, "no root CA to verify against"
+    der = None
+    if roots:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False  # names are checked on the certificate; tls_host may be an address
+        context.load_verify_locations(cadata=certs_to_pem(roots).decode())
+        try:
+            der = _handshake(host, port, context, timeout)
+            verified, reason = True, "verified"
+        except ssl.SSLCertVerificationError as exc:
+            reason = exc.verify_message or str(exc)
+    if der is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        der = _handshake(host, port, context, timeout)
+    leaf = x509.load_der_x509_certificate(der)
+    info = cert_info(leaf)
+    return {
+        "host": host,
+        "port": port,
+        "fingerprint_sha256": info["fingerprint_sha256"],
+        "public_key_sha256": info["public_key_sha256"],
+        "subject": info["subject"],
+        "not_after": info["not_after"],
+        "verified": verified,
+        "verify_reason": reason,
+    }
+
+
+def _listen_port(values: list[str] | None) -> int | None:
+    for value in values or []:
+        match = re.search(r":(\d+)$", value)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def _summary(material: Material | None) -> dict[str, Any] | None:
+    if material is None or not material.certs:
+        return None
+    info = cert_info(material.leaf)
+    summary: dict[str, Any] = dict(material.names())
+    summary.update(
+        subject=info["subject"],
+        issuer=info["issuer"],
+        san=info["san"],
+        serial=info["serial"],
+        not_before=info["not_before"],
+        not_after=info["not_after"],
+        days_left=info["days_left"],
+        fingerprint_sha256=info["fingerprint_sha256"],
+        public_key_sha256=public_key_sha256(material.key_obj) if material.key_obj is not None else None,
+        chain=[cert_info(c)["subject"] for c in material.chain],
+    )
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The verb set
+# ---------------------------------------------------------------------------------------------------------------
+class ServiceCertificates:
+    """One service on one node: what it uses now, what it is to use, and the change between them."""
+
+    def __init__(self, module: Any, session: Any, service: Service, files: dict[str, NodeFile]) -> None:
+        self.module = module
+        self.p = module.params
+        self.session = session
+        self.service = service
+        self.files = files
+        self.names = [validate_san_entry(n, "names") for n in self.p.get("names") or []]
+        self.now = utcnow()
+        self.major: int | None = None
+        self.status: dict[str, Any] = {}
+        self.in_use: dict[str, list[str]] = {}
+        self.listing: set[str] = set()
+        self._cache: dict[str, bytes] = {}
+        self.current: dict[str, Material | None] = {}
+        self.desired: dict[str, Material] = {}
+        self.trust: NodeFile | None = None
+        self.trust_certs: list[Any] = []
+        self.current_trust: str | None = None
+        self.changed_parts: list[str] = []
+        self.trust_changed = False
+        self.reload = False
+        self.commands: list[str] = []  # the mutating MMP commands, planned or run
+        self.ran: list[str] = []
+        self.checks: list[dict[str, Any]] = []
+        self.uploads: list[dict[str, Any]] = []
+        self.tls: dict[str, Any] = {}
+        self.notes: list[str] = []
+        self.outage = 0.0
+        self._down_at: float | None = None
+
+    # ---- reading ------------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    @property
+    def node(self) -> str:
+        return str(self.session.name)
+
+    def _download(self, name: str) -> bytes | None:
+        if name not in self._cache:
+            if name not in self.listing:
+                return None
+            self._cache[name] = self.session.download(name)
+        return self._cache[name]
+
+    def _read_status(self) -> dict[str, Any]:
+        # turn prints its password in clear [H]: its output never reaches an error message.
+        output = self.session.run(service_status(self.name), sensitive=bool(self.service.secret_labels))
+        return parse_service_status(self.name, output)
+
+    def _configured(self, status: dict[str, Any]) -> dict[str, dict[str, str | None]]:
+        if self.name == "webbridge3":
+            return {
+                part: {"key": status.get(part + "_key"), "cert": status.get(part + "_cert"), "bundle": None}
+                for part in self.service.cert_parts
+            }
+        return {MAIN: {"key": status.get("key"), "cert": status.get("cert"), "bundle": status.get("bundle")}}
+
+    def _running(self, status: dict[str, Any]) -> bool:
+        if status.get("enabled") is False:
+            return False
+        state = status.get("state")
+        return not (isinstance(state, str) and "not running" in state.lower())
+
+    def read_state(self) -> None:
+        usage = read_usage(self.session)
+        statuses = usage["services"]
+        # A 3.x node knows the webbridge3 word (configured or not); 2.x answers it with "unknown command".
+        self.major = 3 if "webbridge3" in statuses else 2
+        get_service(self.name, self.major)
+        if self.name not in statuses:
+            raise MmpCommandError("%s: the node did not show the status of %s" % (self.node, self.name))
+        self.status = statuses[self.name]
+        self.in_use = usage["files"]
+        self.listing = set(self.session.listdir())
+        if self.name == "webbridge3":
+            self.current_trust = self.status.get("c2w_trust")
+        for part, names in self._configured(self.status).items():
+            self.current[part] = self._current_material(part, names)
+
+    def _current_material(self, part: str, names: dict[str, str | None]) -> Material | None:
+        """The material a slot uses now, or None when it has no key/certificate or a file is gone or unreadable."""
+        if not names["key"] or not names["cert"]:
+            return None
+        key_data, cert_data = self._download(names["key"]), self._download(names["cert"])
+        bundle_data = self._download(names["bundle"]) if names["bundle"] else b""
+        if key_data is None or cert_data is None or bundle_data is None:
+            return None
+        material = Material(
+            part,
+            NodeFile("key", names["key"], key_data),
+            NodeFile("cert", names["cert"], cert_data),
+            NodeFile("bundle", names["bundle"], bundle_data) if names["bundle"] else None,
+        )
+        try:
+            material.key_obj = load_private_key(key_data, names["key"])
+            material.certs = load_certificates(cert_data, names["cert"])
+            material.bundle_certs = load_certificates(bundle_data, names["bundle"]) if names["bundle"] else []
+        except MmpError:
+            return None
+        return material
+
+    # ---- the wanted material --------------------------------------------------------------------------------
+    def resolve(self) -> None:
+        """Read the named node files, build webbridge3's full chain, and choose the names uploads go to."""
+        missing = [f.name for f in self.files.values() if f.data is None and f.name not in self.listing]
+        if missing:
+            raise MmpValidationError(
+                "%s: %s not on the node; %s was not touched. Upload them first, or give key_src/cert_src/bundle_src "
+                "to let the module upload them."
+                % (self.node, ", ".join(missing) + (" is" if len(missing) == 1 else " are"), self.name)
+            )
+        for nodefile in self.files.values():
+            if nodefile.data is None:
+                nodefile.data = self._download(nodefile.name)
+        if self.name == "webbridge3" and "bundle" in self.files:
+            self._compose_full_chain()
+        for nodefile in self.files.values():
+            if nodefile.upload:
+                self._place(nodefile)
+        if self.name == "webbridge3":
+            self.desired["https"] = Material("https", self.files["key"], self.files["cert"])
+            if "c2w_key" in self.files:
+                self.desired["c2w"] = Material("c2w", self.files["c2w_key"], self.files["c2w_cert"])
+            self.trust = self.files.get("c2w_trust")
+        else:
+            self.desired[MAIN] = Material(MAIN, self.files["key"], self.files["cert"], self.files.get("bundle"))
+
+    def _compose_full_chain(self) -> None:
+        """webbridge3 takes one full chain file [H, S2/S29]: the certificate with the bundle appended."""
+        cert, bundle = self.files["cert"], self.files.pop("bundle")
+        certs = load_certificates(cert.content, cert.shown()) + load_certificates(bundle.content, bundle.shown())
+        data = certs_to_pem(certs)
+        if cert.source is not None and cert.explicit:
+            name, explicit = cert.name, True
+        else:
+            stem, ext = os.path.splitext(cert.name)
+            name, explicit = "%s-fullchain%s" % (stem, ext or ".cer"), False
+        self.files["cert"] = NodeFile(
+            "cert",
+            name,
+            data=data,
+            source="%s + %s" % (cert.shown(), bundle.shown()),
+            explicit=explicit,
+            upload=True,
+            normalized=True,
+        )
+
+    def _place(self, nodefile: NodeFile) -> None:
+        """Where an upload goes: a free name, or the same content already there.  A file in use keeps its content:
+        an explicit name is refused, an implicit one moves to a name derived from the new content."""
+        wanted = nodefile.name
+        for name in (wanted, _moved_name(wanted, nodefile.content)):
+            existing = self._download(name)
+            if existing is None:
+                nodefile.name, nodefile.upload = name, True
+                return
+            if existing == nodefile.content:
+                nodefile.name, nodefile.upload = name, False
+                return
+            users = self.in_use.get(name)
+            if not users:
+                nodefile.name, nodefile.upload = name, True
+                self.module.warn(
+                    "%s: %s exists with other content and no service uses it; it is replaced by %s"
+                    % (self.node, name, nodefile.source)
+                )
+                return
+            if nodefile.explicit:
+                raise MmpValidationError(
+                    "%s: %s is in use by %s and holds other content than %s; the module never overwrites a file in "
+                    "use (it is what a rollback goes back to), and %s was not touched. Upload the new file under a "
+                    "new name, e.g. %s=%s, or leave %s unset to let the module choose one."
+                    % (
+                        self.node,
+                        name,
+                        ", ".join(users),
+                        nodefile.source,
+                        self.name,
+                        nodefile.option,
+                        _moved_name(wanted, nodefile.content),
+                        nodefile.option,
+                    )
+                )
+            nodefile.moved_from = wanted
+        raise MmpValidationError(
+            "%s: cannot find a free name for %s next to %s" % (self.node, nodefile.source, wanted)
+        )  # pragma: no cover - two SHA-256 prefixes colliding on one node
+
+    # ---- validation -----------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Every local check of the wanted material; all problems are reported at once, before any change."""
+        problems: list[str] = []
+        for material in self.desired.values():
+            problems += self._validate_material(material)
+        if self.trust is not None:
+            problems += self._validate_trust(self.trust)
+        if problems:
+            raise MmpValidationError(
+                "%s: the new certificate material for %s failed validation; %s was not touched:\n- %s"
+                % (self.node, self.name, self.name, "\n- ".join(problems))
+            )
+
+    def _format_problem(self, nodefile: NodeFile, what: str) -> str | None:
+        problem = _pem_text_problem(nodefile.content)
+        if problem is None:
+            return None
+        text = (
+            "%s %s is not laid out as CMS wants a %s (%s): entity certificate first, intermediates, root CA last, "
+            "and exactly one newline at the end. Give it as %s and the module writes it that way."
+            % (nodefile.option, nodefile.name, what, problem, SRC_OPTIONS.get(nodefile.option, "a controller file"))
+        )
+        if nodefile.name in self.in_use and not nodefile.upload:
+            # The service runs on it today: do not block an unrelated run, but say it.
+            self.module.warn(text)
+            return None
+        return text
+
+    def _validate_material(self, m: Material) -> list[str]:
+        where = "" if m.part == MAIN else "%s: " % m.part
+        try:
+            m.key_obj = load_private_key(m.key.content, m.key.shown())
+            m.certs = load_certificates(m.cert.content, m.cert.shown())
+            if m.bundle is not None:
+                m.bundle_certs = load_certificates(m.bundle.content, m.bundle.shown())
+        except MmpValidationError as exc:
+            return [where + exc.message]
+        problems: list[str] = []
+        leaf = m.leaf
+        info = cert_info(leaf, self.now)
+        if not key_matches_cert(m.key_obj, leaf):
+            problems.append(
+                "%skey %s does not match certificate %s (public key SHA-256 %s vs %s): use the key the certificate's "
+                "CSR was made with"
+                % (where, m.key.shown(), m.cert.shown(), public_key_sha256(m.key_obj), info["public_key_sha256"])
+            )
+        if info["expired"]:
+            problems.append("%scertificate %s expired on %s" % (where, m.cert.shown(), info["not_after"]))
+        elif info["not_yet_valid"]:
+            problems.append(
+                "%scertificate %s is not valid before %s; check the CA's and the controller's clocks"
+                % (where, m.cert.shown(), info["not_before"])
+            )
+        certs = m.certs + m.bundle_certs
+        order = check_chain_order(certs, require_root=True)
+        if order is not None:
+            what = "certificate file %s" % m.cert.shown()
+            if m.bundle is not None:
+                what += " followed by bundle %s" % m.bundle.shown()
+            if len(certs) == 1 and not is_self_signed(leaf):
+                order = "it holds only the entity certificate; %s" % (
+                    "give the full chain (entity, intermediates, root CA)"
+                    if self.name == "webbridge3"
+                    else "give bundle/bundle_src with the intermediates and the root CA"
+                )
+            problems.append(
+                "%s%s is not in chain order (entity, intermediates, root CA last): %s" % (where, what, order)
+            )
+        else:
+            ok, reason = verify_chain(leaf, certs[1:], self.now)
+            if not ok:
+                problems.append("%sthe chain of %s does not verify: %s" % (where, m.cert.shown(), reason))
+        missing = san_covers(leaf, self.names)
+        if missing:
+            problems.append(
+                "%scertificate %s does not cover %s (its SAN: %s): the service must answer for every name in names"
+                % (where, m.cert.shown(), ", ".join(missing), ", ".join(info["san"]) or "none")
+            )
+        for nodefile, what in ((m.bundle, "bundle"), (m.cert if len(m.certs) > 1 else None, "chain file")):
+            if nodefile is not None:
+                problem = self._format_problem(nodefile, what)
+                if problem:
+                    problems.append(where + problem)
+        return problems
+
+    def _validate_trust(self, trust: NodeFile) -> list[str]:
+        try:
+            self.trust_certs = load_certificates(trust.content, trust.shown())
+        except MmpValidationError as exc:
+            return ["c2w_trust: " + exc.message]
+        problems = []
+        for cert in self.trust_certs:
+            info = cert_info(cert, self.now)
+            if info["expired"]:
+                problems.append(
+                    "c2w_trust %s holds %s, expired on %s" % (trust.shown(), info["subject"], info["not_after"])
+                )
+        problem = self._format_problem(trust, "trust bundle")
+        if problem:
+            problems.append(problem)
+        return problems
+
+    # ---- planning ---------------------------------------------------------------------------------------------
+    def _fingerprints(self, material: Material | None) -> list[str] | None:
+        return None if material is None else [fingerprint_sha256(c) for c in material.chain]
+
+    def _same_content(self, part: str) -> bool:
+        current, wanted = self.current.get(part), self.desired[part]
+        return (
+            current is not None
+            and public_key_sha256(current.key_obj) == public_key_sha256(wanted.key_obj)
+            and self._fingerprints(current) == self._fingerprints(wanted)
+        )
+
+    def _endpoint(self, part: str) -> tuple[str, int] | None:
+        host = self.p.get("tls_host") or self.p["host"]
+        if part == "c2w":
+            port = self.p.get("c2w_tls_port") or _listen_port(self.status.get("c2w_listen"))
+        else:
+            port = self.p.get("tls_port")
+            if port is None:
+                if self.name == "webadmin":
+                    port = int(self.status["listen_port"]) if str(self.status.get("listen_port")).isdigit() else None
+                elif self.name == "turn":
+                    port = int(self.status["tls_port"]) if str(self.status.get("tls_port")).isdigit() else None
+                elif self.name in ("webbridge3", "webbridge"):
+                    port = _listen_port(self.status.get("listen"))
+                else:
+                    port = DEFAULT_TLS_PORTS.get(self.name)
+        return (host, int(port)) if port else None
+
+    def _roots(self, material: Material) -> list[Any]:
+        return [c for c in material.chain if is_self_signed(c)]
+
+    def plan(self) -> None:
+        self.changed_parts = [part for part in self.desired if not self._same_content(part)]
+        if self.trust is not None:
+            current_trust = self._download(self.current_trust) if self.current_trust else None
+            try:
+                current_fps = (
+                    [fingerprint_sha256(c) for c in load_certificates(current_trust)] if current_trust else None
+                )
+            except MmpValidationError:
+                current_fps = None
+            self.trust_changed = current_fps != [fingerprint_sha256(c) for c in self.trust_certs]
+        for part, material in self.desired.items():
+            current = self.current.get(part)
+            if part not in self.changed_parts and current is not None and current.names() != material.names():
+                self.notes.append(
+                    "%s%s already runs this certificate from %s; same content, so nothing is changed"
+                    % (
+                        "" if part == MAIN else part + " of ",
+                        self.name,
+                        ", ".join(n for n in current.names().values() if n),
+                    )
+                )
+        certs_commands = []
+        for part in self.changed_parts:
+            m = self.desired[part]
+            bundle = m.bundle.name if m.bundle is not None else None
+            certs_commands.append(
+                service_certs(self.name, m.key.name, m.cert.name, bundle, part=None if part == MAIN else part)
+            )
+        if self.trust_changed and self.trust is not None:
+            certs_commands.append(webbridge3_c2w_trust(self.trust.name))
+        if self.p["tls_check"]:
+            self._probe_before(bool(certs_commands))
+        if certs_commands:
+            self.commands = outage_sequence(self.name, certs_commands)
+        elif self.reload:
+            self.commands = reload_sequence(self.name)
+
+    def _probe_before(self, changing: bool) -> None:
+        """Look at what the endpoint serves now, before anything is touched.
+
+        When a change is coming, the endpoint must be reachable and serve the service's current certificate (or an
+        older one of the same key): otherwise tls_host/tls_port point elsewhere, the check after the change would
+        fail and cost an outage and a rollback.  Without a change, a service that serves an older certificate of the
+        same key than its files hold (files renewed under the same names, not re-read yet) needs a reload.
+        """
+        primary = self.primary
+        endpoint = self._endpoint(primary)
+        if endpoint is None:
+            return
+        host, port = endpoint
+        current, wanted = self.current.get(primary), self.desired[primary]
+        try:
+            served = tls_probe(host, port, self._roots(current if current is not None else wanted))
+        except (OSError, ssl.SSLError) as exc:
+            if changing and self._running(self.status):
+                raise MmpValidationError(
+                    "%s: the TLS endpoint of %s, %s:%d, cannot be reached from the controller (%s) although the "
+                    "service runs; the module checks the new certificate there after the change (and would roll "
+                    "back), so %s was not touched. Point tls_host/tls_port at the service, or set tls_check: false."
+                    % (self.node, self.name, host, port, exc, self.name)
+                ) from None
+            return
+        self.tls["before"] = served
+        if changing:
+            if current is not None and served["public_key_sha256"] != public_key_sha256(current.leaf):
+                raise MmpValidationError(
+                    "%s: the TLS endpoint %s:%d serves %s (SHA-256 %s), not the certificate %s is configured with "
+                    "(%s, SHA-256 %s): tls_host/tls_port point at something else, and the check after the change "
+                    "would fail and roll back, so %s was not touched. Point tls_host/tls_port at the service, or set "
+                    "tls_check: false."
+                    % (
+                        self.node,
+                        host,
+                        port,
+                        served["subject"],
+                        served["fingerprint_sha256"],
+                        self.name,
+                        current.cert.name,
+                        fingerprint_sha256(current.leaf),
+                        self.name,
+                    )
+                )
+            return
+        if self.p["state"] != "present":
+            return
+        leaf = cert_info(wanted.leaf)
+        if served["fingerprint_sha256"] == leaf["fingerprint_sha256"]:
+            return
+        if served["public_key_sha256"] == leaf["public_key_sha256"]:
+            # Renewed under the same names (the TechNote: "only a restart is needed"), not re-read yet.
+            self.reload = True
+            self.notes.append(
+                "%s serves an older certificate of its key (SHA-256 %s) than its files hold; reloading it"
+                % (self.name, served["fingerprint_sha256"])
+            )
+        else:
+            self.module.warn(
+                "%s:%d serves %s (SHA-256 %s), not the certificate %s is configured with; check tls_host/tls_port"
+                % (host, port, served["subject"], served["fingerprint_sha256"], self.name)
+            )
+
+    # ---- doing ------------------------------------------------------------------------------------------------
+    def upload(self) -> None:
+        for nodefile in self.files.values():
+            if not nodefile.upload:
+                continue
+            entry = {
+                "name": nodefile.name,
+                "source": nodefile.source,
+                # Not even a hash of a private key leaves the module; the transport verified it on the node.
+                "sha256": None if nodefile.option.endswith("key") else hashlib.sha256(nodefile.content).hexdigest(),
+                "normalized": nodefile.normalized,
+                "moved_from": nodefile.moved_from,
+                "uploaded": False,
+            }
+            if not self.module.check_mode:
+                self.session.upload(nodefile.name, nodefile.content)
+                self.listing.add(nodefile.name)
+                self._cache[nodefile.name] = nodefile.content
+                entry["uploaded"] = True
+            self.uploads.append(entry)
+
+    def node_checks(self) -> None:
+        """``pki match`` and ``pki verify`` on the node: the node's own opinion, before anything is touched."""
+        parts = list(self.desired) if self.p["state"] == "validated" else self.changed_parts
+        problems = []
+        for part in parts:
+            m = self.desired[part]
+            if any(f.upload for f in (m.key, m.cert, m.bundle) if f is not None) and self.module.check_mode:
+                self.checks.append({"part": part, "skipped": "files not uploaded in check mode"})
+                continue
+            where = "" if part == MAIN else part + ": "
+            command = pki_match(m.key.name, m.cert.name)
+            output = self.session.run(command, check=False)
+            matched = parse_match(output)
+            self.checks.append({"part": part, "command": command, "ok": matched})
+            if not matched:
+                problems.append("%s%s says the key and certificate do not match: %s" % (where, command, output.strip()))
+            command = pki_verify(m.cert.name, m.bundle.name if m.bundle is not None else None)
+            verified, reason = parse_verify(self.session.run(command, check=False))
+            self.checks.append({"part": part, "command": command, "ok": verified, "reason": reason})
+            if not verified:
+                problems.append("%s%s failed on the node: %s" % (where, command, reason))
+        if problems:
+            raise MmpValidationError(
+                "%s: the node refused the new certificate material for %s; %s was not touched:\n- %s"
+                % (self.node, self.name, self.name, "\n- ".join(problems))
+            )
+
+    def _run(self, command: str) -> None:
+        """One command of the outage sequence; the outage clock runs from the first stop to the last start."""
+        # `<service> disable|enable|restart` are two words; a certs command ends in a file name.
+        words = command.split()
+        word = words[1] if len(words) == 2 else "certs"
+        if word in ("disable", "restart") and self._down_at is None:
+            self._down_at = time.monotonic()
+        self.ran.append(command)
+        if word not in ("enable", "restart"):
+            self.session.run(command)
+            return
+        output = self.session.run(command, check=False)
+        checks = parse_enable_output(output)
+        error = find_error(output)
+        if not checks["ok"] or error:
+            raise MmpCommandError(
+                "%s reported a failure: %s" % (command, "; ".join(checks["failures"]) or error),
+                node=self.node,
+                command=command,
+                output=output,
+            )
+        if self._down_at is not None:
+            self.outage += time.monotonic() - self._down_at
+            self._down_at = None
+
+    def _verify_after(
+        self, wanted: dict[str, Material], name_parts: list[str], tls_parts: list[str], trust: str | None
+    ) -> dict[str, Any]:
+        """The status names the wanted files and the service runs; its endpoint serves the wanted leaf."""
+        status = self._read_status()
+        configured = self._configured(status)
+        for part in name_parts:
+            if configured[part] != wanted[part].names():
+                raise MmpCommandError(
+                    "%s status shows %s, not %s" % (self.name, configured[part], wanted[part].names()), node=self.node
+                )
+        if trust is not None and status.get("c2w_trust") != trust:
+            raise MmpCommandError(
+                "%s status shows C2W trust bundle %s, not %s" % (self.name, status.get("c2w_trust"), trust),
+                node=self.node,
+            )
+        if not self._running(status):
+            raise MmpCommandError("%s is not running after the change" % self.name, node=self.node)
+        results = {}
+        if self.p["tls_check"]:
+            for part in tls_parts:
+                endpoint = self._endpoint(part)
+                if endpoint is None:
+                    results[part] = {"skipped": "no TLS endpoint known for %s; set tls_port" % self.name}
+                    continue
+                results[part] = self._check_tls(endpoint, wanted[part])
+        return results
+
+    def _check_tls(self, endpoint: tuple[str, int], material: Material) -> dict[str, Any]:
+        host, port = endpoint
+        deadline = time.monotonic() + max(1, self.p["tls_timeout"])
+        want = fingerprint_sha256(material.leaf)
+        while True:
+            try:
+                served = tls_probe(host, port, self._roots(material))
+                break
+            except (OSError, ssl.SSLError) as exc:
+                # The service may still be coming up: retry until tls_timeout.
+                if time.monotonic() >= deadline:
+                    raise MmpCommandError(
+                        "the TLS endpoint %s:%d of %s did not complete a handshake within %ds: %s"
+                        % (host, port, self.name, self.p["tls_timeout"], exc),
+                        node=self.node,
+                    ) from None
+                time.sleep(TLS_RETRY_INTERVAL)
+        served["matches"] = served["fingerprint_sha256"] == want
+        if not served["matches"]:
+            raise MmpCommandError(
+                "the TLS check failed: %s:%d serves %s (SHA-256 %s), not %s (SHA-256 %s)"
+                % (host, port, served["subject"], served["fingerprint_sha256"], material.cert.name, want),
+                node=self.node,
+            )
+        if not served["verified"]:
+            raise MmpCommandError(
+                "the TLS check failed: %s:%d serves the new certificate but its chain does not verify up to the "
+                "root CA deployed with it (%s); the service does not send its intermediates"
+                % (host, port, served["verify_reason"]),
+                node=self.node,
+            )
+        return served
+
+    @property
+    def primary(self) -> str:
+        return "https" if self.name == "webbridge3" else MAIN
+
+    def apply(self) -> None:
+        previous = {part: self.current.get(part) for part in self.changed_parts or [self.primary]}
+        previous_trust = self.current_trust if self.trust_changed else None
+        try:
+            for command in self.commands:
+                self._run(command)
+            self.tls["after"] = self._verify_after(
+                self.desired,
+                self.changed_parts,
+                self.changed_parts or [self.primary],
+                self.trust.name if self.trust_changed and self.trust is not None else None,
+            )
+        except Exception as exc:  # noqa: BLE001 - whatever fails once the service is down, it must come back
+            cause = exc if isinstance(exc, MmpError) else MmpError("%s: %s" % (type(exc).__name__, exc))
+            self._rollback(cause, previous, previous_trust)
+
+    def _reconnect(self) -> None:
+        """A fresh connection for the rollback: after a drop or a timeout the old shell is useless."""
+        with contextlib.suppress(Exception):  # closing a dead connection may fail in any way; it is gone anyway
+            self.session.close()
+        session = session_from_params(self.p, self.session.name)
+        session.connect()
+        self.session = session
+
+    def _rollback(self, cause: MmpError, previous: dict[str, Material | None], previous_trust: str | None) -> None:
+        # A transport error's message carries the last output and a hint for a manual retry; the first line says it.
+        what = re.sub(r"[;:,]?\s*last output:?$", "", cause.message.split("\n")[0].strip())
+        restore: list[str] = []
+        try:
+            self._reconnect()
+            status = self._read_status()
+            configured = self._configured(status)
+            for part, material in previous.items():
+                if material is None:
+                    raise MmpCommandError(
+                        "%s had no usable certificate before the change, so there is nothing to go back to" % self.name
+                    )
+                if configured[part] != material.names():
+                    names = material.names()
+                    restore.append(
+                        service_certs(
+                            self.name,
+                            str(names["key"]),
+                            str(names["cert"]),
+                            names["bundle"],
+                            part=None if part == MAIN else part,
+                        )
+                    )
+            if previous_trust:
+                restore.append(webbridge3_c2w_trust(previous_trust))
+            if "disable" in self.service.sequence:
+                sequence = outage_sequence(self.name, restore) if restore else [self.name + " enable"]
+                if not self._running(status) and sequence[0].endswith(" disable"):
+                    sequence = sequence[1:]
+            else:
+                sequence = outage_sequence(self.name, restore) if restore else reload_sequence(self.name)
+            for command in sequence:
+                self._run(command)
+            old = {part: m for part, m in previous.items() if m is not None}
+            try:
+                self.tls["rollback"] = self._verify_after(old, list(old), list(old), previous_trust)
+                served = " and serves it again over TLS" if self.tls["rollback"] and self.p["tls_check"] else ""
+            except MmpError as exc:
+                served = ", but the check afterwards failed: %s" % exc.message
+        except MmpError as exc:
+            manual = "; ".join(restore or reload_sequence(self.name))
+            raise ServiceCertsFailure(
+                "%s: %s: %s ROLLBACK FAILED: %s. %s may be down or on the new files: check `%s` on the node and "
+                "restore the previous files by hand (%s), which are still there."
+                % (self.node, self.name, what, exc.message, self.name, self.name, manual),
+                self.dump(rolled_back=False),
+                node=self.node,
+            ) from None
+        old_files = "; ".join(
+            "%s%s"
+            % ("" if part == MAIN else part + ": ", ", ".join("%s %s" % (k, v) for k, v in m.names().items() if v))
+            for part, m in previous.items()
+            if m is not None
+        )
+        raise ServiceCertsFailure(
+            "%s: %s: %s. Rolled back: the old certificate is back in place (%s), %s is enabled again%s. The new "
+            "files stay on the node for another try. Outage %.1f s."
+            % (self.node, self.name, what.rstrip("."), old_files, self.name, served, self.outage),
+            self.dump(rolled_back=True),
+            node=self.node,
+        )
+
+    # ---- result -------------------------------------------------------------------------------------------------
+    def dump(self, rolled_back: bool | None = None) -> dict[str, Any]:
+        if self._down_at is not None:
+            self.outage += time.monotonic() - self._down_at
+            self._down_at = None
+        parts = {}
+        for part, material in self.desired.items():
+            parts[part] = {
+                "changed": part in self.changed_parts,
+                "before": _summary(self.current.get(part)),
+                "after": _summary(material) if material.certs else None,
+            }
+        primary = self.primary
+        result: dict[str, Any] = {
+            "changed": bool(self.commands or any(u["uploaded"] or self.module.check_mode for u in self.uploads)),
+            "service": self.name,
+            "state": self.p["state"],
+            "cms_major": self.major,
+            "commands": self.ran if self.ran else (self.commands if self.module.check_mode else []),
+            "checks": self.checks,
+            "uploads": self.uploads,
+            "parts": parts,
+            "before": parts.get(primary, {}).get("before"),
+            "after": parts.get(primary, {}).get("after"),
+            "outage_seconds": round(self.outage, 3),
+            "reloaded": self.reload and not self.module.check_mode and bool(self.ran),
+            "tls": self.tls,
+            "notes": self.notes,
+        }
+        if self.p["state"] == "validated":
+            result["changed"] = any(u["uploaded"] or self.module.check_mode for u in self.uploads)
+            result["commands"] = []
+        if self.trust is not None:
+            result["c2w_trust"] = {
+                "before": self.current_trust,
+                "after": self.trust.name,
+                "changed": self.trust_changed,
+            }
+        if rolled_back is not None:
+            result["rolled_back"] = rolled_back
+        if self.module._diff:
+            result["diff"] = self._diff(parts)
+        return result
+
+    def _diff(self, parts: dict[str, Any]) -> dict[str, Any]:
+        keys = ("key", "cert", "bundle", "subject", "san", "fingerprint_sha256", "not_after")
+
+        def side(which: str) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for part, entry in parts.items():
+                summary = entry[which] or {}
+                out[part] = {k: summary.get(k) for k in keys if k in summary} or None
+            return out
+
+        before: dict[str, Any] = {"service": self.name, **side("before")}
+        after: dict[str, Any] = {"service": self.name, **side("after"), "commands": self.commands}
+        if self.trust is not None:
+            before["c2w_trust"], after["c2w_trust"] = self.current_trust, self.trust.name
+        after["uploads"] = ["%s <- %s" % (u["name"], u["source"]) for u in self.uploads]
+        return {"before": before, "after": after}
+
+    # ---- the whole call -----------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self.read_state()
+        self.resolve()
+        self.validate()
+        self.plan()
+        self.upload()
+        self.node_checks()
+        if self.module.check_mode or self.p["state"] == "validated" or not self.commands:
+            return self.dump()
+        self.apply()
+        return self.dump()
+
+
+def run_service_certs(module: Any) -> None:
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(
+            msg="the cryptography Python library is required on the controller (pip install cryptography)",
+            exception=CRYPTOGRAPHY_IMPORT_ERROR,
+        )
+    if not HAS_PARAMIKO:
+        module.fail_json(
+            msg="the paramiko Python library is required on the controller (pip install paramiko)",
+            exception=PARAMIKO_IMPORT_ERROR,
+        )
+    try:
+        service = get_service(module.params["service"])
+        files = request_files(module.params, service)
+        for name in module.params.get("names") or []:
+            validate_san_entry(name, "names")
+    except MmpError as exc:
+        module.fail_json(**exc.to_fail_kwargs())
+    session = session_from_params(module.params, getattr(module, "node_name", None))
+    job = None
+    outcome: dict[str, Any]
+    failed = False
+    try:
+        session.connect()
+        job = ServiceCertificates(module, session, service, files)
+        outcome = job.run()
+    except ServiceCertsFailure as exc:
+        failed, outcome = True, {**exc.result, **exc.to_fail_kwargs()}
+    except MmpError as exc:
+        failed, outcome = True, exc.to_fail_kwargs()
+    finally:
+        (job.session if job is not None else session).close()
+    if failed:
+        module.fail_json(**outcome)
+    module.exit_json(**outcome)

@@ -1,0 +1,260 @@
+#!/usr/bin/python
+# Copyright (c) 2026, cisco_cms.mmp contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cms_service_certs
+short_description: Put a new key, certificate and bundle on one Cisco Meeting Server service, safely
+version_added: 0.1.0
+description:
+  - Applies a key, a certificate and a CA bundle to one service of a CMS node (webadmin, callbridge, turn;
+    webbridge3 on CMS 3.x; webbridge and xmpp on CMS 2.x), with the sequence of the TechNote "Generate CSR and apply
+    certificates to CMS". webadmin, webbridge, webbridge3, xmpp and turn get C(<service> disable),
+    C(<service> certs ...), C(<service> enable); callbridge gets C(callbridge certs ...), C(callbridge restart).
+  - The files are node files (O(key), O(cert), O(bundle)) or controller files the module uploads over SFTP first
+    (O(key_src), O(cert_src), O(bundle_src)), verified by SHA-256. Uploaded certificates and bundles are written
+    as CMS wants them, PEM blocks only, LF line ends, exactly one trailing newline (CRLF files are converted).
+  - B(Validation before the service is touched.) The files exist; the key is not encrypted and matches the
+    certificate (C(pki match) on the node and again locally); the certificate file and bundle are in chain order
+    (entity, intermediates, root CA last) and the chain verifies (C(pki verify) on the node and again locally);
+    the certificate is neither expired nor not yet valid; its SAN covers every name in O(names). Any failure ends
+    the task with a message saying what is wrong and how to fix it, and the service keeps running untouched.
+  - B(Idempotent by content.) The module reads which files the service uses (its status), fingerprints them
+    (SHA-256 of the certificate chain and of the key's public part) and compares them with the wanted material.
+    The same content under other names is no change. When the service still serves an older certificate of the
+    same key than its files hold (files renewed under the same names), it is reloaded, as the TechNote says.
+  - B(Files in use are never overwritten or deleted.) They are what a rollback goes back to. An upload whose name
+    is in use with other content is refused when the name was given, or goes to a name derived from the content
+    (C(<stem>-<sha256 prefix><ext>)) when it was taken from the source file.
+  - B(Minimal outage.) Uploads and checks happen first; then the disable/certs/enable (or certs/restart) commands
+    run back to back. RV(outage_seconds) is the measured time the service was down.
+  - B(Live check and rollback.) After the change the module connects to the service's TLS endpoint and requires
+    the new leaf certificate, with a chain that verifies up to the deployed root CA. If that, or any step after the
+    service went down, fails, the previous files are applied again, the service is enabled again, and the task
+    fails saying the old certificate is back in place.
+  - O(state=validated) uploads and checks everything but never touches the service, as a preflight for a fleet.
+author:
+  - cisco_cms.mmp maintainers (@cisco-cms-mmp)
+extends_documentation_fragment:
+  - cisco_cms.mmp._connection
+  - cisco_cms.mmp._attributes
+  - cisco_cms.mmp._attributes.CHECK_MODE_FULL
+  - cisco_cms.mmp._attributes.DIFF_FULL
+options:
+  service:
+    description:
+      - The service. V(webbridge3) exists on CMS 3.x only; V(webbridge) and V(xmpp) on CMS 2.x only. The module
+        finds the node's release itself and refuses a service the node does not have.
+    type: str
+    required: true
+    choices: [callbridge, turn, webadmin, webbridge, webbridge3, xmpp]
+  state:
+    description:
+      - V(present) applies the material to the service.
+      - V(validated) uploads the files and runs every check, locally and on the node, without touching the
+        service.
+    type: str
+    default: present
+    choices: [present, validated]
+  key:
+    description:
+      - Name of the private key file on the node (for example one C(pki csr) made).
+      - With O(key_src), the name to upload it as (default, the source file's name).
+      - For V(webbridge3), the key of its HTTPS side.
+    type: str
+  key_src:
+    description:
+      - Controller file holding the private key, uploaded to the node. Encrypted keys are refused (the MMP has no
+        passphrase prompt).
+      - Looked up like C(copy)'s C(src) (the role's and playbook's C(files/) directories, then the path as given).
+    type: path
+  cert:
+    description:
+      - Name of the certificate file on the node. It may hold the chain after the entity certificate.
+      - With O(cert_src), the name to upload it as (default, the source file's name).
+      - For V(webbridge3), the HTTPS full chain (entity, intermediates, root CA). When O(bundle) or O(bundle_src)
+        is given as well, the module builds that full chain from the certificate and the bundle and uploads it as
+        O(cert) (with O(cert_src)) or as C(<certificate stem>-fullchain<ext>).
+    type: str
+  cert_src:
+    description: Controller file holding the certificate, uploaded to the node (see O(key_src) for the lookup).
+    type: path
+  bundle:
+    description:
+      - Name of the CA bundle file on the node (intermediates, then the root CA).
+      - With O(bundle_src), the name to upload it as (default, the source file's name).
+      - Required unless the certificate file holds its chain or is self-signed.
+    type: str
+  bundle_src:
+    description: Controller file holding the CA bundle, uploaded to the node in CMS's layout.
+    type: path
+  c2w_key:
+    description: V(webbridge3) only. Key file of the C2W (Call Bridge to web bridge) side; goes with O(c2w_cert).
+    type: str
+  c2w_key_src:
+    description: V(webbridge3) only. Controller file of the C2W key.
+    type: path
+  c2w_cert:
+    description: V(webbridge3) only. Full chain file of the C2W side (C(webbridge3 c2w certs <key> <fullchain>)).
+    type: str
+  c2w_cert_src:
+    description: V(webbridge3) only. Controller file of the C2W full chain.
+    type: path
+  c2w_trust:
+    description:
+      - V(webbridge3) only. Bundle the web bridge trusts Call Bridges by (C(webbridge3 c2w trust <bundle>)).
+      - When the Call Bridges' certificates move to another CA, this bundle must hold that CA before they switch.
+    type: str
+  c2w_trust_src:
+    description: V(webbridge3) only. Controller file of the C2W trust bundle.
+    type: path
+  names:
+    description:
+      - Names the certificate must cover in its SAN (DNS names, a wildcard covering one label, IP addresses), for
+        example the node FQDN, the cluster FQDN, the web bridge join URL host or the XMPP domain.
+    type: list
+    elements: str
+    default: []
+  tls_check:
+    description:
+      - Check the service over TLS before and after the change (see the description). Set V(false) when the
+        controller cannot reach the service's TLS port.
+    type: bool
+    default: true
+  tls_host:
+    description: Address of the service's TLS endpoint. Default, O(host) (the node's C(ansible_host)).
+    type: str
+  tls_port:
+    description:
+      - Port of the service's TLS endpoint (for V(webbridge3), its HTTPS side).
+      - Default, the port the service's status shows (webadmin C(TLS listening port), webbridge3 and webbridge
+        listen port, turn C(TLS port)), or 5061 (SIP TLS) for callbridge. V(xmpp) negotiates TLS inside XMPP, so it
+        is checked only when this is set.
+    type: int
+  c2w_tls_port:
+    description: V(webbridge3) only. Port of its C2W endpoint. Default, the port C(C2W listening ports) shows.
+    type: int
+  tls_timeout:
+    description: Seconds to wait for the service to complete a TLS handshake after it was enabled.
+    type: int
+    default: 30
+notes:
+  - Runs on the controller (the action plugin opens the SSH/SFTP session to the node); CMS has no Python.
+  - A service that was disabled is enabled at the end of the change, as the TechNote's sequence does.
+  - The module uses C(cryptography) on the controller.
+  - The C(cisco_cms.mmp.service_certs) role rolls certificates out across a fleet with this module (a preflight
+    on every node first, serial batches, a summary); see C(docs/service_certs.md) in the collection.
+seealso:
+  - module: cisco_cms.mmp.cms_pki_csr
+  - module: cisco_cms.mmp.cms_pki_info
+"""
+
+EXAMPLES = r"""
+- name: New webadmin certificate, key made on the node by pki csr, certificate and bundle from the controller
+  cisco_cms.mmp.cms_service_certs:
+    service: webadmin
+    key: cms1-2027.key
+    cert_src: certs/cms1-2027.cer
+    bundle_src: certs/ca-bundle.cer
+    names: [cms1.example.com]
+
+- name: Web Bridge 3 with a full chain built from the certificate and the bundle
+  cisco_cms.mmp.cms_service_certs:
+    service: webbridge3
+    key: cms1-2027.key
+    cert_src: certs/cms1-2027.cer
+    bundle_src: certs/ca-bundle.cer
+    names: [cms1.example.com, join.example.com]
+
+- name: Files already on the node; preflight only
+  cisco_cms.mmp.cms_service_certs:
+    service: callbridge
+    key: cluster-2027.key
+    cert: cluster-2027.cer
+    bundle: ca-bundle-2027.cer
+    names: [cms.example.com, cms1.example.com]
+    state: validated
+"""
+
+RETURN = r"""
+commands:
+  description: The MMP commands that change the service, run (or, in check mode, planned), rollback included.
+  returned: always
+  type: list
+  elements: str
+  sample: ["webadmin disable", "webadmin certs cms1-2027.key cms1-2027.cer ca-bundle.cer", "webadmin enable"]
+checks:
+  description: The checks run on the node (C(pki match), C(pki verify)) and their results.
+  returned: always
+  type: list
+  elements: dict
+uploads:
+  description: Files uploaded (or to upload, in check mode), with C(name), C(source), C(sha256) (null for keys),
+    C(normalized), C(moved_from) (the name in use it stepped aside from) and C(uploaded).
+  returned: always
+  type: list
+  elements: dict
+before:
+  description:
+    - What the service used before (for webbridge3, its HTTPS side), or null when it had no usable certificate.
+    - C(key), C(cert), C(bundle), C(subject), C(issuer), C(san), C(serial), C(not_before), C(not_after),
+      C(days_left), C(fingerprint_sha256), C(public_key_sha256), C(chain).
+  returned: always
+  type: dict
+after:
+  description: The wanted material, with the same keys as RV(before).
+  returned: always
+  type: dict
+parts:
+  description: Per certificate slot (C(main); webbridge3 C(https), C(c2w)), C(changed), C(before) and C(after).
+  returned: always
+  type: dict
+outage_seconds:
+  description: Measured seconds the service was down (from the disable or restart to the end of the enable or
+    restart), rollback included. 0 without a change.
+  returned: always
+  type: float
+  sample: 0.42
+reloaded:
+  description: The files were unchanged but the service served an older certificate of the same key; it was
+    reloaded.
+  returned: always
+  type: bool
+tls:
+  description: What the TLS endpoint served, C(before) the change, C(after) it and after a C(rollback).
+  returned: always
+  type: dict
+cms_major:
+  description: The node's CMS major release (2 or 3), as the node shows it.
+  returned: always
+  type: int
+rolled_back:
+  description: On failure after the service went down, whether the previous files are back in place.
+  returned: on failure
+  type: bool
+notes:
+  description: Remarks, for example that the service already runs the certificate from other file names.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._services import (  # noqa: E402
+    SERVICE_CERTS_RULES,
+    run_service_certs,
+    service_certs_argument_spec,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=service_certs_argument_spec(), supports_check_mode=True, **SERVICE_CERTS_RULES)
+    run_service_certs(module)
+
+
+if __name__ == "__main__":
+    main()
