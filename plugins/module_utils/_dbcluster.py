@@ -1,0 +1,752 @@
+# Copyright (c) 2026, cisco_cms.mmp contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The ``database cluster`` verb set: logic behind cms_db_cluster and cms_db_cluster_info.
+
+Everything is decided from ``database cluster status`` as the node prints it (parsed by ``_parsers``): what the
+node is now (``observe``), what the wanted state needs (``_plan``), and when a transition has finished (``_wait``).
+Rules from TechNote 216549 and PROCEDURES.md section 5:
+
+* certificates cannot change while clustering is enabled [H], so ``certs`` needs a node that was removed first;
+* ``remove``, ``initialize``, ``join`` (and [GUESS] ``connect``) ask ``(Y/n)`` and proceed only on a capital ``Y``
+  [H]; the prompt returns while the node works in the background [H], so the module polls the status;
+* the client certificate's CN must contain ``postgres`` [H, TN 210530].
+
+Certificate files can be given as controller paths (``*_src``): they are uploaded over SFTP (SHA-256 verified by
+the transport) under their node names, and only when the node's copy differs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from typing import Any
+
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import run_with_session, with_connection
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._backup import (
+    ensure_private_dir,
+    sha256_hex,
+    write_private_file,
+)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
+    db_cluster_certs,
+    db_cluster_connect,
+    db_cluster_initialize,
+    db_cluster_join,
+    db_cluster_localnode,
+    db_cluster_remove,
+    db_cluster_status,
+    expects_confirmation,
+    validate_address,
+    validate_file_name,
+    validate_interface,
+)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
+    MmpCommandError,
+    MmpError,
+    MmpTimeout,
+    MmpValidationError,
+)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import parse_db_cluster_status, to_iso_utc
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+    cert_info,
+    key_matches_cert,
+    load_certificates,
+    load_private_key,
+    san_covers,
+    utcnow,
+    verify_chain,
+)
+
+CERT_KEYS = ("server_key", "server_cert", "client_key", "client_cert", "ca_cert")
+CLIENT_KEYS = ("client_key", "client_cert", "ca_cert")
+SERVER_KEYS = ("server_key", "server_cert")
+CERT_LABELS = {
+    "server_key": "server key",
+    "server_cert": "server certificate",
+    "client_key": "client key",
+    "client_cert": "client certificate",
+    "ca_cert": "CA certificate",
+}
+# [H] TN 210530: "the client certificate CN must contain postgres".
+CLIENT_CN_WORD = "postgres"
+# A certificate issued a few minutes ago on a node whose clock runs ahead of the controller is still good.
+CLOCK_SKEW = datetime.timedelta(minutes=10)
+ENABLED_STATES = ("primary", "replica", "client", "enabled")
+# The transition each wanted state starts, and the status word it shows meanwhile ([H] Disabling; [GUESS] others).
+TRANSITIONS = {"absent": "remove", "primary": "initialize", "joined": "join", "connected": "connect"}
+
+
+def _require_crypto(module: Any) -> None:
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(
+            msg="the cryptography Python library is required on the controller (pip install cryptography)",
+            exception=CRYPTOGRAPHY_IMPORT_ERROR,
+        )
+
+
+# ------------------------------------------------------------------------------------------------------------
+# What the status says
+# ------------------------------------------------------------------------------------------------------------
+def observe(status: dict[str, Any]) -> dict[str, Any]:
+    """The node's place in the cluster, from a parsed ``database cluster status``.
+
+    ``state``: ``disabled``, ``busy`` (a transition is running), ``error``, ``primary``, ``replica``, ``client``
+    (Enabled without a ``(me)`` line: a node that only connects [GUESS shape]), or ``enabled`` (a role this
+    module does not recognise).  ``healthy``: the primary sees itself connected as primary; a replica is in sync;
+    a connect-only node sees the primary connected.  ``certificates`` maps each role to its file name (``None``
+    when the status has no such line); ``expired`` lists the files marked ``(expired)`` [H].
+    """
+    nodes = status.get("nodes") or []
+    me = next((n for n in nodes if n.get("me")), None)
+    word = status.get("status")
+    if status.get("transition"):
+        state = "busy"
+    elif word == "disabled":
+        state = "disabled"
+    elif word == "error":
+        state = "error"
+    elif word == "enabled":
+        if me is None:
+            state = "client"
+        else:
+            state = {"primary": "primary", "replica": "replica"}.get(me.get("role") or "", "enabled")
+    else:
+        state = "unknown"
+    in_use = status.get("node_in_use")
+    primary_entry = next((n for n in nodes if n["address"] == in_use), None)
+    primary_ok = bool(primary_entry and primary_entry["role"] == "primary" and primary_entry["connected"])
+    if state == "primary":
+        healthy = bool(me and me["connected"])
+    elif state == "replica":
+        healthy = bool(me and me["in_sync"]) and primary_ok
+    elif state == "client":
+        healthy = primary_ok
+    else:
+        healthy = False
+    certs = status.get("certificates") or {}
+    return {
+        "state": state,
+        "enabled": state in ENABLED_STATES,
+        "healthy": healthy,
+        "transition": status.get("transition"),
+        "primary_address": in_use,
+        "local_address": me["address"] if me else None,
+        "interface": status.get("interface"),
+        "certificates": {key: (certs.get(key) or {}).get("file") for key in CERT_KEYS},
+        "expired": [c["file"] for c in certs.values() if c and c.get("expired")],
+        "in_sync_replicas": [n["address"] for n in nodes if n["role"] == "replica" and n["in_sync"]],
+        "last_command": status.get("last_command"),
+        "error": status.get("error"),
+    }
+
+
+def read_status(session: Any) -> tuple[dict[str, Any], str]:
+    output = session.run(db_cluster_status(), check=False)
+    return parse_db_cluster_status(output), output
+
+
+def _same_command(a: str | None, b: str) -> bool:
+    return a is not None and a.split() == b.split()
+
+
+def _wait(
+    session: Any,
+    what: str,
+    done: Any,
+    timeout: float,
+    poll: float,
+    command: str | None = None,
+) -> tuple[dict[str, Any], float]:
+    """Poll the status until ``done(status, observed)``; fail at once when ``command`` is reported Failed.
+
+    Returns the last status and the seconds waited.  The timeout error shows the last status as printed.
+    """
+    start = time.monotonic()
+    deadline = start + timeout
+    while True:
+        status, output = read_status(session)
+        seen = observe(status)
+        last = status.get("last_command") or {}
+        failed = (last.get("result") or "").lower() == "failed"
+        if command and failed and not seen["transition"] and _same_command(last.get("command"), command):
+            raise MmpCommandError(
+                "%s failed on %s (the status reports it Failed%s; status %s)"
+                % (command, session.name, ": " + status["error"] if status.get("error") else "", status["status_text"]),
+                node=session.name,
+                command=command,
+                output=output,
+                hint=_failure_hint(command),
+            )
+        if done(status, seen):
+            return status, time.monotonic() - start
+        if time.monotonic() >= deadline:
+            raise MmpTimeout(
+                "%s: %s did not happen within %ss; the last database cluster status was:\n%s"
+                % (session.name, what, int(timeout), output.strip("\n")),
+                node=session.name,
+                command=command or db_cluster_status(),
+                output=output,
+                hint="Raise timeout if the node is only slow, or check the node and the primary, then run again: "
+                "the module continues from the state it finds.",
+            )
+        time.sleep(poll)
+
+
+def _failure_hint(command: str) -> str:
+    if command.split()[2:3] in (["join"], ["connect"]):
+        return (
+            "A node joins or connects only when the primary is initialized and reachable, and both sides' "
+            "certificates are valid and issued by the same CA. Check the primary's status and the certificate files, "
+            "remove this node (state: absent), then try again."
+        )
+    return "Check the node with database cluster status, then run again."
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Certificate files
+# ------------------------------------------------------------------------------------------------------------
+def cert_file_spec() -> dict[str, Any]:
+    """``server_key`` ... ``ca_cert`` (node file names), their ``*_src`` (controller paths), ``server_cert_names``."""
+    spec: dict[str, Any] = {}
+    for key in CERT_KEYS:
+        spec[key] = {"type": "str", "no_log": False}
+        spec[key + "_src"] = {"type": "path", "no_log": False}
+    spec["server_cert_names"] = {"type": "list", "elements": "str"}
+    return spec
+
+
+def resolve_cert_files(params: dict[str, Any], what: str = "") -> dict[str, dict[str, Any]]:
+    """``{role: {name, src, data}}`` for every certificate option given; raises on a bad or incomplete set.
+
+    A node name defaults to the file name of its ``*_src``.  The set is either the five files of a node that
+    holds a database or the three (client key and certificate, CA) of a node that only connects [H].
+    """
+    files: dict[str, dict[str, Any]] = {}
+    for key in CERT_KEYS:
+        name, src = params.get(key), params.get(key + "_src")
+        if not name and not src:
+            continue
+        if not name:
+            name = os.path.basename(str(src))
+        name = validate_file_name(name, what + key)
+        data = None
+        if src:
+            try:
+                with open(src, "rb") as fh:
+                    data = fh.read()
+            except OSError as exc:
+                raise MmpValidationError(
+                    "%s%s_src %s cannot be read on the controller: %s" % (what, key, src, exc.strerror or exc)
+                ) from None
+        files[key] = {"name": name, "src": src, "data": data}
+    by_name: dict[str, dict[str, Any]] = {}
+    for key, entry in files.items():
+        other = by_name.setdefault(entry["name"], entry)
+        if other is not entry and other["data"] != entry["data"]:
+            raise MmpValidationError(
+                "%s%s and another certificate option both name the node file %s but with different contents; give "
+                "each file its own name" % (what, key, entry["name"])
+            )
+    if files:
+        missing = [k for k in CLIENT_KEYS if k not in files]
+        if missing or (("server_key" in files) != ("server_cert" in files)):
+            raise MmpValidationError(
+                "%sincomplete certificate set (%s given): give client_key, client_cert and ca_cert (the 3-file form "
+                "of a node that only connects), plus server_key and server_cert on a node that holds a database "
+                "(each as a node file name, or as a controller path in its *_src option)"
+                % (what, ", ".join(files) or "none")
+            )
+    return files
+
+
+def certs_command(files: dict[str, dict[str, Any]]) -> str:
+    names = {key: entry["name"] for key, entry in files.items()}
+    return db_cluster_certs(
+        names["client_key"], names["client_cert"], names["ca_cert"], names.get("server_key"), names.get("server_cert")
+    )
+
+
+def _describe(cert: Any, now: datetime.datetime) -> dict[str, Any]:
+    info = cert_info(cert, now)
+    keys = ("subject", "issuer", "common_name", "san", "serial", "not_before", "not_after", "days_left", "expired")
+    out = {k: info[k] for k in keys}
+    out["fingerprint_sha256"] = info["fingerprint_sha256"]
+    out["public_key_sha256"] = info["public_key_sha256"]
+    return out
+
+
+def check_cert_files(
+    contents: dict[str, bytes | None],
+    names: dict[str, str],
+    server_cert_names: list[str] | None = None,
+    now: datetime.datetime | None = None,
+) -> tuple[list[str], dict[str, Any]]:
+    """``(problems, details)`` of a database cluster certificate set (``contents`` ``None`` = file missing).
+
+    Checked: every file present and readable, each key matches its certificate, both certificates chain to the
+    CA file and none of them is expired or not yet valid, the client CN contains ``postgres`` [H], and the server
+    certificate's SAN covers ``server_cert_names``.  ``details`` describes each certificate (never a key).
+    """
+    now = now or utcnow()
+    problems: list[str] = []
+    details: dict[str, Any] = {}
+    loaded: dict[str, Any] = {}
+    for key, data in contents.items():
+        name = names[key]
+        label = "%s %s" % (CERT_LABELS[key], name)
+        if data is None:
+            problems.append("%s is missing" % label)
+            continue
+        try:
+            if key.endswith("_key"):
+                loaded[key] = load_private_key(data, name)
+            else:
+                loaded[key] = load_certificates(data, name)
+        except MmpError as exc:
+            problems.append("%s: %s" % (label, exc.message))
+            continue
+        if not key.endswith("_key"):
+            details[key] = dict(_describe(loaded[key][0], now), file=name, sha256=sha256_hex(data))
+    cas = loaded.get("ca_cert")
+    for kind in ("server", "client"):
+        key_role, cert_role = kind + "_key", kind + "_cert"
+        if cert_role not in loaded:
+            continue
+        chain = loaded[cert_role]
+        cert = chain[0]
+        info = details[cert_role]
+        label = "%s %s" % (CERT_LABELS[cert_role], names[cert_role])
+        if key_role in loaded and not key_matches_cert(loaded[key_role], cert):
+            problems.append("%s does not belong to %s %s" % (label, CERT_LABELS[key_role], names[key_role]))
+        problem = _validity(cert, now, label)
+        if problem:
+            problems.append(problem)
+        if cas is not None:
+            at = _check_time(cert, cas, now)
+            ok, reason = verify_chain(cert, chain[1:] + cas, at)
+            if not ok:
+                problems.append("%s does not chain to the CA certificate %s: %s" % (label, names["ca_cert"], reason))
+        if kind == "client" and CLIENT_CN_WORD not in (info.get("common_name") or ""):
+            problems.append(
+                "%s has CN %r; the client certificate's CN must contain %r (TN 210530)"
+                % (label, info.get("common_name"), CLIENT_CN_WORD)
+            )
+        if kind == "server" and server_cert_names:
+            missing = san_covers(cert, list(server_cert_names))
+            if missing:
+                problems.append(
+                    "%s does not cover %s in its subjectAltName (it has %s); the database nodes reach each other by "
+                    "these names" % (label, ", ".join(missing), ", ".join(info["san"]) or "no SAN")
+                )
+    if cas is not None:
+        for ca in cas:
+            problem = _validity(ca, now, "CA certificate %s" % names["ca_cert"])
+            if problem:
+                problems.append(problem)
+    return problems, details
+
+
+def _validity(cert: Any, now: datetime.datetime, label: str) -> str | None:
+    info = cert_info(cert, now)
+    not_before = datetime.datetime.fromisoformat(info["not_before"].replace("Z", "+00:00"))
+    if info["expired"]:
+        return "%s expired on %s" % (label, info["not_after"])
+    if not_before > now + CLOCK_SKEW:
+        return "%s is not valid before %s (check the clocks of the node and of the controller)" % (
+            label,
+            info["not_before"],
+        )
+    return None
+
+
+def _check_time(cert: Any, cas: list[Any], now: datetime.datetime) -> datetime.datetime:
+    """``now``, or a moment later when a certificate was issued within the clock skew (see ``CLOCK_SKEW``)."""
+    latest = now
+    for c in [cert, *cas]:
+        start = datetime.datetime.fromisoformat(cert_info(c, now)["not_before"].replace("Z", "+00:00"))
+        if now < start <= now + CLOCK_SKEW and start > latest:
+            latest = start
+    return latest
+
+
+def gather_cert_contents(session: Any, files: dict[str, dict[str, Any]], listing: list[str]) -> dict[str, bytes | None]:
+    """Each file's bytes: its ``*_src`` on the controller when given, else the node's copy (``None`` if absent)."""
+    contents: dict[str, bytes | None] = {}
+    for key, entry in files.items():
+        if entry["data"] is not None:
+            contents[key] = entry["data"]
+        elif entry["name"] in listing:
+            contents[key] = session.download(entry["name"])
+        else:
+            contents[key] = None
+    return contents
+
+
+def pending_uploads(session: Any, files: dict[str, dict[str, Any]], listing: list[str]) -> list[str]:
+    """The roles whose ``*_src`` differs from (or is missing as) the node's file of that name."""
+    pending = []
+    for key, entry in files.items():
+        if entry["data"] is None:
+            continue
+        if entry["name"] not in listing or sha256_hex(session.download(entry["name"])) != sha256_hex(entry["data"]):
+            pending.append(key)
+    return pending
+
+
+def validation_report(
+    session: Any, files: dict[str, dict[str, Any]], listing: list[str], server_cert_names: list[str] | None
+) -> dict[str, Any]:
+    contents = gather_cert_contents(session, files, listing)
+    names = {key: entry["name"] for key, entry in files.items()}
+    problems, details = check_cert_files(contents, names, server_cert_names)
+    return {"ok": not problems, "problems": problems, "certificates": details}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# cms_db_cluster
+# ------------------------------------------------------------------------------------------------------------
+def cluster_argument_spec() -> dict[str, Any]:
+    spec = {
+        "state": {"type": "str", "required": True, "choices": ["absent", "certs", "primary", "joined", "connected"]},
+        "primary": {"type": "str"},
+        "interface": {"type": "str", "default": "a"},
+        "validate_certs": {"type": "bool", "default": True},
+        "timeout": {"type": "int", "default": 300},
+        "poll_interval": {"type": "float", "default": 0.3},
+    }
+    spec.update(cert_file_spec())
+    return with_connection(spec)
+
+
+CLUSTER_RULES: dict[str, Any] = {
+    "required_if": [("state", "joined", ("primary",)), ("state", "connected", ("primary",))],
+}
+
+
+def _certs_match(current: dict[str, str | None], files: dict[str, dict[str, Any]]) -> bool:
+    """The node is configured with exactly these files (the 3-file form shows no server lines [GUESS])."""
+    return all(current.get(key) == (files[key]["name"] if key in files else None) for key in CERT_KEYS)
+
+
+def _primary_matches(seen: dict[str, Any], primary: str | None, verb: str) -> bool:
+    """``primary`` is the node in use, or the node this one last joined/connected to with success."""
+    if primary is None:
+        return False
+    if seen["primary_address"] == primary:
+        return True
+    last = seen["last_command"] or {}
+    command = "database cluster %s %s" % (verb, primary)
+    return _same_command(last.get("command"), command) and (last.get("result") or "").lower() == "success"
+
+
+def reached(state: str, seen: dict[str, Any], primary: str | None = None) -> bool:
+    """Whether a node observed as ``seen`` is in the wanted ``state`` (certificates aside)."""
+    if state == "absent":
+        return seen["state"] == "disabled"
+    if state == "primary":
+        return seen["state"] == "primary" and seen["healthy"]
+    if state == "joined":
+        return seen["state"] == "replica" and seen["healthy"] and _primary_matches(seen, primary, "join")
+    if state == "connected":
+        return seen["state"] == "client" and seen["healthy"] and _primary_matches(seen, primary, "connect")
+    return False
+
+
+def _describe_state(seen: dict[str, Any]) -> str:
+    text = {
+        "primary": "the primary",
+        "replica": "a replica" + ("" if seen["healthy"] else " (not in sync)"),
+        "client": "connected to the cluster" + ("" if seen["healthy"] else " (primary not connected)"),
+        "enabled": "Enabled",
+        "error": "in the Error state",
+        "disabled": "Disabled",
+    }.get(seen["state"], seen["state"])
+    if seen["primary_address"] and seen["state"] in ("replica", "client"):
+        text += " of %s" % seen["primary_address"]
+    return text
+
+
+def run_cluster(module: Any) -> None:
+    _require_crypto(module)
+    p = module.params
+    state = p["state"]
+    try:
+        files = resolve_cert_files(p)
+        if state == "certs" and not files:
+            raise MmpValidationError(
+                "state certs needs the certificate files: client_key, client_cert and ca_cert, plus server_key and "
+                "server_cert on a node that holds a database (names on the node, or controller paths in *_src)"
+            )
+        if state == "absent" and files:
+            raise MmpValidationError("state absent takes no certificate files; remove them from the task")
+        if state == "joined" and files and "server_key" not in files:
+            raise MmpValidationError(
+                "a node that joins the cluster holds a database: give server_key and server_cert too (the 5-file "
+                "form); a node without a database uses state connected"
+            )
+        interface = validate_interface(p["interface"])
+        primary = validate_address(p["primary"], "primary") if p.get("primary") else None
+        certs_cmd = certs_command(files) if files else ""
+        transition_cmd = {
+            "absent": db_cluster_remove(),
+            "primary": db_cluster_initialize(),
+            "joined": db_cluster_join(primary) if primary else "",
+            "connected": db_cluster_connect(primary) if primary else "",
+            "certs": "",
+        }[state]
+        if p["timeout"] <= 0 or p["poll_interval"] <= 0:
+            raise MmpValidationError("timeout and poll_interval must be positive")
+    except MmpValidationError as exc:
+        module.fail_json(**exc.to_fail_kwargs())
+    timeout, poll = float(p["timeout"]), float(p["poll_interval"])
+
+    def logic(module: Any, session: Any) -> dict[str, Any]:
+        waited = 0.0
+        status, _output = read_status(session)
+        if observe(status)["transition"]:
+            # A transition started earlier (a run cut short) finishes before anything is decided.
+            status, waited = _wait(
+                session, "the running transition to finish", lambda s, o: not o["transition"], timeout, poll
+            )
+        before = observe(status)
+        result: dict[str, Any] = {"changed": False, "commands": [], "uploaded": [], "previous_state": before["state"]}
+        listing = session.listdir() if files else []
+        uploads = pending_uploads(session, files, listing) if files else []
+        certs_ok = not files or (_certs_match(before["certificates"], files) and not uploads)
+        commands: list[str] = []
+
+        if state == "absent":
+            if before["state"] != "disabled":
+                commands = [transition_cmd]
+        elif state == "certs":
+            if not certs_ok:
+                if before["state"] != "disabled":
+                    raise _enabled_error(session.name, before, "change the database cluster certificates")
+                commands = [certs_cmd]
+        elif not (reached(state, before, primary) and certs_ok):
+            if before["state"] not in ("disabled", "error") or (before["state"] == "error" and not certs_ok):
+                raise _enabled_error(session.name, before, "make it %s" % _wanted_text(state, primary))
+            if not files and not _has_certs(before, state):
+                raise MmpValidationError(
+                    "%s has no database cluster certificates configured; give the certificate files (server_key, "
+                    "server_cert, client_key, client_cert, ca_cert, or the 3-file client form for state connected)"
+                    % session.name
+                )
+            if not certs_ok:
+                commands.append(certs_cmd)
+            if before["interface"] != interface:
+                commands.append(db_cluster_localnode(interface))
+            commands.append(transition_cmd)
+
+        validation = None
+        if commands and files and certs_cmd in commands and p["validate_certs"]:
+            validation = validation_report(session, files, listing, p.get("server_cert_names"))
+            if not validation["ok"]:
+                raise MmpValidationError(
+                    "%s: the database cluster certificate files are not usable, nothing was changed:\n- %s"
+                    % (session.name, "\n- ".join(validation["problems"]))
+                )
+            result["certificates"] = validation["certificates"]
+        result["commands"] = commands
+        result["changed"] = bool(commands)
+        upload_names = [files[key]["name"] for key in uploads] if certs_cmd in commands else []
+        if module._diff:
+            result["diff"] = _diff(before, state, files, primary, interface, commands, upload_names)
+        if module.check_mode or not commands:
+            result.update(state=before["state"], cluster_status=status, waited=round(waited, 2))
+            if commands:
+                result["uploaded"] = upload_names
+            return result
+
+        for key in uploads if certs_cmd in commands else []:
+            session.upload(files[key]["name"], files[key]["data"])
+            result["uploaded"].append(files[key]["name"])
+        for command in commands:
+            session.run(command, confirm=True if expects_confirmation(command) else None)
+            if command == transition_cmd:
+                status, seconds = _wait(
+                    session,
+                    "%s reaching %s" % (command, _wanted_text(state, primary)),
+                    lambda s, o: reached(state, o, primary),
+                    timeout,
+                    poll,
+                    command=command,
+                )
+                waited += seconds
+        if state == "certs":
+            status, output = read_status(session)
+            if not _certs_match(observe(status)["certificates"], files):
+                raise MmpCommandError(
+                    "%s did not take the certificates: its status still shows %s"
+                    % (session.name, observe(status)["certificates"]),
+                    node=session.name,
+                    command=certs_cmd,
+                    output=output,
+                )
+        result.update(state=observe(status)["state"], cluster_status=status, waited=round(waited, 2))
+        return result
+
+    run_with_session(module, logic)
+
+
+def _has_certs(seen: dict[str, Any], state: str) -> bool:
+    keys = CLIENT_KEYS if state == "connected" else CERT_KEYS
+    return all(seen["certificates"].get(key) for key in keys)
+
+
+def _wanted_text(state: str, primary: str | None) -> str:
+    return {
+        "absent": "removed from the cluster (Disabled)",
+        "primary": "the primary of a new cluster",
+        "joined": "a replica of %s, in sync" % primary,
+        "connected": "connected to the cluster of %s" % primary,
+        "certs": "configured with the certificates",
+    }[state]
+
+
+def _enabled_error(node: str, seen: dict[str, Any], action: str) -> MmpCommandError:
+    # [H] TN 216549: "Cannot change certificates when clustering enabled. Disable clustering on this node first".
+    return MmpCommandError(
+        "%s is %s: cannot %s while clustering is enabled on it. Remove it from the cluster first with state: absent "
+        "(replicas first, the primary last), then run this again. Nothing was changed."
+        % (node, _describe_state(seen), action),
+        node=node,
+    )
+
+
+def _diff(
+    before: dict[str, Any],
+    state: str,
+    files: dict[str, dict[str, Any]],
+    primary: str | None,
+    interface: str,
+    commands: list[str],
+    uploads: list[str],
+) -> dict[str, Any]:
+    wanted_certs = (
+        {key: (files[key]["name"] if key in files else None) for key in CERT_KEYS} if files else before["certificates"]
+    )
+    after = {
+        "state": {
+            "absent": "disabled",
+            "certs": before["state"],
+            "primary": "primary",
+            "joined": "replica",
+            "connected": "client",
+        }[state],
+        "certificates": wanted_certs,
+        "interface": interface if state in ("primary", "joined", "connected") else before["interface"],
+        "primary": primary or before["primary_address"],
+        "commands": commands,
+        "uploads": uploads,
+    }
+    return {
+        "before": {
+            "state": before["state"],
+            "certificates": before["certificates"],
+            "expired": before["expired"],
+            "interface": before["interface"],
+            "primary": before["primary_address"],
+        },
+        "after": after,
+    }
+
+
+# ------------------------------------------------------------------------------------------------------------
+# cms_db_cluster_info
+# ------------------------------------------------------------------------------------------------------------
+def info_argument_spec() -> dict[str, Any]:
+    check = cert_file_spec()
+    return with_connection(
+        {
+            "wait": {"type": "bool", "default": False},
+            "timeout": {"type": "int", "default": 300},
+            "poll_interval": {"type": "float", "default": 0.3},
+            "describe_certificates": {"type": "bool", "default": False},
+            "check_certs": {"type": "dict", "options": check},
+            "fetch": {"type": "list", "elements": "str"},
+            "fetch_dest": {"type": "path"},
+        }
+    )
+
+
+INFO_RULES: dict[str, Any] = {"required_together": [("fetch", "fetch_dest")]}
+
+
+def run_info(module: Any) -> None:
+    _require_crypto(module)
+    p = module.params
+    try:
+        check = resolve_cert_files(p["check_certs"], "check_certs.") if p.get("check_certs") else None
+        if p.get("check_certs") and not check:
+            raise MmpValidationError("check_certs names no certificate file")
+        fetch = [validate_file_name(name, "fetch") for name in p.get("fetch") or []]
+    except MmpValidationError as exc:
+        module.fail_json(**exc.to_fail_kwargs())
+    timeout, poll = float(p["timeout"]), float(p["poll_interval"])
+
+    def logic(module: Any, session: Any) -> dict[str, Any]:
+        status, _output = read_status(session)
+        waited = 0.0
+        if p["wait"] and observe(status)["transition"]:
+            status, waited = _wait(
+                session, "the running transition to finish", lambda s, o: not o["transition"], timeout, poll
+            )
+        seen = observe(status)
+        listing = sorted(session.listdir())
+        result: dict[str, Any] = {
+            "changed": False,
+            "cluster_status": status,
+            "files": listing,
+            "waited": round(waited, 2),
+        }
+        result.update(seen)
+        if p["describe_certificates"]:
+            now = utcnow()
+            described: dict[str, Any] = {}
+            for key, name in seen["certificates"].items():
+                if not name or key.endswith("_key"):
+                    continue
+                if name not in listing:
+                    described[key] = {"file": name, "missing": True}
+                    continue
+                data = session.download(name)
+                try:
+                    cert = load_certificates(data, name)[0]
+                except MmpError as exc:
+                    described[key] = {"file": name, "error": exc.message}
+                    continue
+                described[key] = dict(_describe(cert, now), file=name, sha256=sha256_hex(data))
+            result["certificate_details"] = described
+            result["checked_at"] = to_iso_utc(now)
+        if check is not None:
+            report = validation_report(session, check, listing, p["check_certs"].get("server_cert_names"))
+            report["uploads_needed"] = [check[key]["name"] for key in pending_uploads(session, check, listing)]
+            report["files"] = {key: entry["name"] for key, entry in check.items()}
+            report["configured"] = _certs_match(seen["certificates"], check)
+            result["check_certs"] = report
+        if fetch:
+            missing = [name for name in fetch if name not in listing]
+            if missing:
+                raise MmpValidationError(
+                    "%s: cannot fetch %s: not in the node's file store" % (session.name, ", ".join(missing))
+                )
+            fetched: dict[str, Any] = {}
+            if not module.check_mode:
+                ensure_private_dir(p["fetch_dest"])
+            for name in fetch:
+                data = session.download(name)
+                path = os.path.join(p["fetch_dest"], name)
+                # Private keys among them: every fetched file is written 0600 in a 0700 directory.
+                if not module.check_mode:
+                    write_private_file(path, data)
+                fetched[name] = {"path": path, "size": len(data), "sha256": sha256_hex(data)}
+            result["fetched"] = fetched
+        return result
+
+    run_with_session(module, logic)
