@@ -37,7 +37,7 @@ options:
     type: path
   private_key_passphrase:
     description:
-      - Passphrase of O(private_key_file). Never logged nor returned.
+      - Passphrase of O(private_key_file). Filled from C(ansible_ssh_private_key_passphrase) or C(cms_private_key_passphrase). Never logged nor returned.
     type: str
   known_hosts_file:
     description:

@@ -33,6 +33,7 @@ CONNECTION_VARS = {
     "username": ("remote_user", ("ansible_user", "ansible_ssh_user")),
     "password": ("password", ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")),
     "private_key_file": ("private_key_file", ("ansible_ssh_private_key_file", "ansible_private_key_file")),
+    "private_key_passphrase": (None, ("ansible_ssh_private_key_passphrase", "cms_private_key_passphrase")),
     # Collection variables, for what inventories of SSH hosts do not say.
     "known_hosts_file": (None, ("cms_known_hosts",)),
     "host_key": (None, ("cms_host_key",)),
