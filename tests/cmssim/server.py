@@ -220,7 +220,19 @@ class NodeServer:
             return
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
+        try:
+            sock.bind(("127.0.0.1", self.port))
+        except OSError:
+            # Another process took the port while this lab was down (or between allocation and this bind): move
+            # the node to a free port; `up` rewrites inventory.yml and known_hosts once every node listens.
+            with self.lab.lock:
+                taken = {int(p) for p in self.lab.config["ssh_ports"].values()}
+                (port,) = core.allocate_ports(1, taken)
+                self.node.event("ssh_port_moved", old=self.port, new=port)
+                self.port = port
+                self.lab.config["ssh_ports"][self.node.name] = port
+                self.lab.save_config()
+            sock.bind(("127.0.0.1", self.port))
         sock.listen(64)
         self.sock = sock
         self.thread = threading.Thread(

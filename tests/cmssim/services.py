@@ -215,10 +215,20 @@ def refresh_listeners(node: core.Node) -> None:
     want = tls_endpoints(node)
     for endpoint, port in tls_ports(node).items():
         key = (node.name, endpoint)
-        if endpoint in want:
-            mgr.ensure(key, port, functools.partial(_material, node, endpoint), node.event)
-        else:
+        if endpoint not in want:
             mgr.remove(key)
+            continue
+        material = functools.partial(_material, node, endpoint)
+        if not mgr.ensure(key, port, material, node.event):
+            # Another process took the port while this lab was down: move the endpoint (status --json and the
+            # inventory that `up` rewrites show the new port) rather than leave the service silently dark.
+            service, _slot, field = ENDPOINTS[endpoint]
+            taken = {p for n in node.lab.nodes.values() for p in tls_ports(n).values()}
+            (new_port,) = core.allocate_ports(1, taken)
+            all_state(node)[service][field] = new_port
+            node.save()
+            node.event("tls_port_moved", endpoint=endpoint, old=port, new=new_port)
+            mgr.ensure(key, new_port, material, node.event)
 
 
 def _assign_ports(nodes: list[core.Node], exclude: set[int]) -> bool:
