@@ -17,13 +17,13 @@ MODULE_UTILS_PY := $(wildcard plugins/module_utils/*.py)
 # ansible-lint runs only once there is something for it to lint.
 LINT_YAML := $(shell find roles playbooks \( -name '*.yml' -o -name '*.yaml' \) -print -quit 2>/dev/null)
 
-.PHONY: help setup demo test lint-python pytest ansible-test sanity units ansible-lint build format clean
+.PHONY: help setup demo test lint-python pytest molecule ansible-test sanity units ansible-lint build format clean
 
 help:
 	@echo "make demo          simulated 3-node CMS cluster + the collection's playbooks (lab in \$$LAB_DIR, default lab/)"
-	@echo "make test          every test suite: lint-python (ruff, mypy) pytest ansible-test (build, sanity, units) ansible-lint"
+	@echo "make test          every test suite: lint-python (ruff, mypy) pytest molecule ansible-test (build, sanity, units) ansible-lint"
 	@echo "make setup         Debian packages, .venv and Python packages (done by demo and test)"
-	@echo "make lint-python | pytest | sanity | units | ansible-lint | build | format | clean"
+	@echo "make lint-python | pytest | molecule | sanity | units | ansible-lint | build | format | clean"
 
 setup:
 	@scripts/setup.sh
@@ -35,6 +35,7 @@ demo: setup
 test: setup
 	@$(MAKE) --no-print-directory lint-python
 	@$(MAKE) --no-print-directory pytest
+	@$(MAKE) --no-print-directory molecule
 	@$(MAKE) --no-print-directory ansible-test
 	@$(MAKE) --no-print-directory ansible-lint
 
@@ -54,6 +55,22 @@ else
 	$(PY) -m pytest $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS)) $(PYTEST_ARGS) $(PYTEST_DIRS)
 endif
 
+# The molecule scenarios of extensions/molecule/ (each a simulated CMS lab: create, converge, idempotence, verify,
+# destroy), run from the collection root as molecule 26 expects; `make molecule MOLECULE_SCENARIOS=service_certs`
+# runs one. Each scenario's ephemeral directory (its lab) is under .ansible/molecule/ of this checkout, so that two
+# checkouts (molecule keys its default by the directory's base name) never share or stop each other's labs.
+MOLECULE_SCENARIOS ?= $(patsubst extensions/molecule/%/molecule.yml,%,$(wildcard extensions/molecule/*/molecule.yml))
+
+# `molecule test` destroys the lab after a failure too; the trap also stops it after an interrupt.
+molecule:
+	@for scenario in $(MOLECULE_SCENARIOS); do \
+		SECONDS=0; \
+		export MOLECULE_EPHEMERAL_DIRECTORY=$(CURDIR)/.ansible/molecule/$$scenario; \
+		trap "molecule destroy -s $$scenario >/dev/null 2>&1; exit 130" INT TERM; \
+		molecule test -s $$scenario || exit 1; \
+		echo "molecule: scenario $$scenario passed in $${SECONDS}s"; \
+	done
+
 # build (+ tarball content check), sanity and units on one build of the collection.
 ansible-test:
 	scripts/ansible-test.sh sanity units
@@ -68,7 +85,7 @@ ansible-lint:
 ifeq ($(LINT_YAML),)
 	@echo "ansible-lint: no YAML under roles/ or playbooks/ yet"
 else
-	.venv/bin/ansible-lint --profile production --offline $(wildcard roles playbooks)
+	.venv/bin/ansible-lint --profile production --offline $(wildcard roles playbooks extensions/molecule)
 endif
 
 # The release tarball, checked, in the repository root.
@@ -80,5 +97,5 @@ format:
 	.venv/bin/ruff check --fix .
 
 clean:
-	rm -rf .pytest_cache .ruff_cache .mypy_cache tests/output cisco_cms-mmp-*.tar.gz
+	rm -rf .pytest_cache .ruff_cache .mypy_cache tests/output cisco_cms-mmp-*.tar.gz .ansible/molecule
 	find . -path ./.venv -prune -o -path ./ansible_collections -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
