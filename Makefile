@@ -8,9 +8,9 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # The pytest suites, in the order they run (tests/cmssim is the simulator, tests/unit also runs under
 # ansible-test units on the installed collection).
 PYTEST_DIRS := $(wildcard tests/sim tests/unit tests/integration)
-# Serial by default: on this 2-CPU machine `-n 2` saved little and made simulator tests flaky (reads timing out
-# under load, a 30-node lab losing a port race). `make test PYTEST_WORKERS=2` runs them on xdist workers.
-PYTEST_WORKERS ?= 1
+# Two xdist workers: most of a test's time is waiting on simulated transitions and ansible-playbook start-up, so
+# two run well side by side on 2 cores. `make test PYTEST_WORKERS=1` runs them serially.
+PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 # mypy checks the module_utils once there are some (the modules' logic and transport live there).
 MODULE_UTILS_PY := $(wildcard plugins/module_utils/*.py)
