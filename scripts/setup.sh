@@ -36,6 +36,9 @@ need_pkg openssh-client ssh sftp ssh-keygen
 need_pkg openssl openssl
 need_pkg make make
 need_pkg git git
+# chromium: the certificate report test renders the HTML report headless (and the docs screenshot comes from it).
+# A big package, installed only when the command is missing.
+need_pkg chromium chromium
 
 PYTHON=${PYTHON:-}
 if [[ -z $PYTHON ]]; then
