@@ -15,62 +15,29 @@ from tests.cmssim import shapes
 from tests.cmssim.testing import SimLab
 
 
+def _openssh_options(lab: SimLab) -> list[str]:
+    """The lab's client key and known_hosts, strict host key checking, no prompts: as an admin's ssh config."""
+    return [
+        "-i", str(lab.dir / "id_ed25519"),
+        "-o", f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "BatchMode=yes",
+        "-o", "IdentitiesOnly=yes",
+    ]  # fmt: skip
+
+
 def openssh(
     lab: SimLab, node: str, *args: str, stdin: str | None = None, timeout: float = 20
 ) -> subprocess.CompletedProcess[str]:
     """Run the OpenSSH client (Debian's openssh-client) against a node, with the lab's key and known_hosts."""
-    return subprocess.run(
-        [
-            "ssh",
-            "-i",
-            str(lab.dir / "id_ed25519"),
-            "-o",
-            f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-p",
-            str(lab.port(node)),
-            "admin@127.0.0.1",
-            *args,
-        ],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    cmd = ["ssh", *_openssh_options(lab), "-p", str(lab.port(node)), "admin@127.0.0.1", *args]
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def openssh_sftp(lab: SimLab, node: str, batch: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            "sftp",
-            "-b",
-            "-",
-            "-i",
-            str(lab.dir / "id_ed25519"),
-            "-o",
-            f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-P",
-            str(lab.port(node)),
-            "admin@127.0.0.1",
-        ],
-        input=batch,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """Run OpenSSH's sftp in batch mode (commands from ``batch``) against a node."""
+    cmd = ["sftp", "-b", "-", *_openssh_options(lab), "-P", str(lab.port(node)), "admin@127.0.0.1"]
+    return subprocess.run(cmd, input=batch, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 needs_openssh = pytest.mark.skipif(
