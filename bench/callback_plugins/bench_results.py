@@ -1,0 +1,44 @@
+# Benchmark-only notification callback: every task result as one JSON line, in the file named by the
+# BENCH_RESULTS_PATH environment variable. The benchmark counts module calls and reads returned figures from it,
+# while the stdout callback stays the default one.
+from __future__ import annotations
+
+import json
+import os
+
+from ansible.parsing.ajson import AnsibleJSONEncoder
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = """
+name: bench_results
+type: notification
+short_description: every task result as a JSON line (benchmark only)
+description: Appends each task result to the file named by the BENCH_RESULTS_PATH environment variable.
+"""
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "bench_results"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def _dump(self, result, status):
+        record = {
+            "host": result._host.get_name(),
+            "task": result._task.get_name(),
+            "action": result._task.action,
+            "status": status,
+            "result": result._result,
+        }
+        with open(os.environ["BENCH_RESULTS_PATH"], "a") as fh:
+            fh.write(json.dumps(record, cls=AnsibleJSONEncoder) + "\n")
+
+    def v2_runner_on_ok(self, result):
+        self._dump(result, "ok")
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._dump(result, "failed")
+
+    def v2_runner_on_unreachable(self, result):
+        self._dump(result, "unreachable")

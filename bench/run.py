@@ -1,0 +1,323 @@
+"""The collection's benchmark: outage, rollout speed against a hand-written script, scale, no-op re-runs, SSH
+connections and the database cluster rebuild, on simulated labs with realistic timings (see bench/README.md).
+
+    .venv/bin/python -m bench             # the real figures: writes bench/results.json
+    .venv/bin/python -m bench --quick     # a smoke test: short timings, a 6-node fleet; writes into the work dir
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import baseline_paramiko
+from bench.harness import REPO_ROOT, PlaybookRun, controller_gaps, outage_windows, playbook, transitions
+from tests.cmssim.testing import SimLab
+
+# Seconds. Realistic orders of magnitude for a CMS node on a LAN: an MMP command answers in tens of milliseconds, a
+# service takes a couple of seconds to stop or start, database cluster transitions take several seconds. They make the
+# fixed costs of Ansible (process start, task dispatch, an SSH handshake per module call) weigh what they weigh in
+# real life instead of dominating a simulator that answers instantly.
+REALISTIC = {
+    "command": 0.05,
+    "service_transition": 2.0,
+    "cluster_remove": 5.0,
+    "cluster_initialize": 10.0,
+    "cluster_join": 10.0,
+    "cluster_connect": 5.0,
+}
+QUICK = {
+    "command": 0.01,
+    "service_transition": 0.3,
+    "cluster_remove": 1.0,
+    "cluster_initialize": 1.0,
+    "cluster_join": 1.0,
+    "cluster_connect": 1.0,
+}
+SERVICES = ("webadmin", "callbridge", "webbridge3", "turn")
+# Goals of issue 8.
+OUTAGE_GOAL = 1.1  # x the simulator's intrinsic step time
+ROLLOUT3_GOAL = 1.5  # x the baseline script on 3 nodes
+FLEET_GOAL = 1.0  # below the baseline script on the fleet
+REBUILD_GOAL = 1.2  # x the sum of the cluster's intrinsic transition times
+POLL_GOAL = 1.0  # seconds a transition's wait may exceed the transition
+
+
+@dataclass
+class Row:
+    name: str
+    value: float
+    unit: str
+    goal: str
+    met: bool | None  # None: a figure reported for information, with no goal of its own
+
+
+def intrinsic_outage(service: str, timings: dict[str, float]) -> float:
+    """What the simulator itself spends between a service going down and serving again.
+
+    disable (the service stops, then ``service_transition``), ``certs`` and ``enable`` (``command`` latency each, then
+    ``service_transition`` to start); the Call Bridge is configured while it runs and is down only for its restart.
+    """
+    if service == "callbridge":
+        return timings["service_transition"]
+    return 2 * timings["service_transition"] + 2 * timings["command"]
+
+
+def service_vars(suffix: str, serial: int) -> dict[str, Any]:
+    return {
+        "service_certs_serial": serial,
+        "service_certs_defaults": {
+            "key": "{{ inventory_hostname }}-%s.key" % suffix,
+            "cert_src": "{{ cms_pki_dir }}/{{ inventory_hostname }}/{{ inventory_hostname }}-%s.cer" % suffix,
+            "bundle_src": "{{ cms_pki_dir }}/lab-ca/ca-bundle.cer",
+        },
+    }
+
+
+def connection_rows(run: PlaybookRun, label: str) -> list[Row]:
+    per_call = [run.connections(n) / run.module_calls(n) for n in run.events if run.module_calls(n)]
+    per_node = [run.connections(n) for n in run.events]
+    return [
+        Row(
+            f"SSH connections per module call, worst node ({label})",
+            round(max(per_call), 2),
+            "",
+            "<= 1",
+            max(per_call) <= 1,
+        ),
+        Row(f"SSH connections per node per run, worst node ({label})", max(per_node), "", "-", None),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------------------------------------------------
+def rollout(work: Path, timings: dict[str, float], nodes: int, forks: int, say: Callable[[str], None]) -> list[Row]:
+    """generate_csrs twice (untimed), the baseline script on the first set, the collection on the second, a no-op."""
+    clusters = nodes // 3
+    serial = 1 if nodes == 3 else clusters
+    fleet = "3-node cluster" if nodes == 3 else f"{nodes}-node fleet ({clusters} clusters of 3)"
+    label = f"{nodes} nodes"
+    # Cluster k of the fleet is nodes k, k+clusters, k+2*clusters: a serial batch of `clusters` consecutive hosts
+    # takes one node of each cluster, so every cluster keeps two nodes serving.
+    lab = SimLab.start(work / f"rollout{nodes}", lab_file={"nodes": nodes, "timings": timings})
+    rows: list[Row] = []
+    try:
+        say(f"{label}: generating and signing the CSRs for the baseline and for the collection (untimed)")
+        playbook(lab, "generate_csrs", {"cms_csr_suffix": "base"}, forks)
+        playbook(lab, "generate_csrs", {"cms_csr_suffix": "bench"}, forks)
+
+        say(f"{label}: baseline paramiko script, one node after the other")
+        start = time.monotonic()
+        baseline_paramiko.rollout(lab.dir, "base")
+        baseline = time.monotonic() - start
+
+        say(f"{label}: playbooks/service_certs.yml (serial {serial}, forks {forks})")
+        run = playbook(lab, "service_certs", service_vars("bench", serial), forks, label=f"rollout {label}")
+        if run.changed() < nodes * len(SERVICES):
+            raise RuntimeError(f"the rollout changed {run.changed()} services, expected {nodes * len(SERVICES)}")
+        say(f"{label}: the same again (nothing to do)")
+        noop = playbook(lab, "service_certs", service_vars("bench", serial), forks, label=f"no-op {label}")
+    finally:
+        lab.stop()
+
+    goal = ROLLOUT3_GOAL if nodes == 3 else FLEET_GOAL
+    rows.append(Row(f"baseline script, full rollout, {fleet}", round(baseline, 1), "s", "-", None))
+    rows.append(
+        Row(
+            f"full rollout, {fleet}, 4 services, new certs",
+            round(run.seconds, 1),
+            "s",
+            f"{'<=' if nodes == 3 else '<'} {goal} x baseline = {goal * baseline:.1f} s",
+            run.seconds <= goal * baseline if nodes == 3 else run.seconds < goal * baseline,
+        )
+    )
+    # Outage windows, from the nodes' service_state events.
+    worst: dict[str, tuple[float, str]] = {}
+    waiting = 0.0
+    for node, events in run.events.items():
+        windows = outage_windows(events)
+        waiting = max([waiting] + [g for service in SERVICES for g in controller_gaps(events, service)])
+        for service in SERVICES:
+            if len(windows.get(service, [])) != 1:
+                raise RuntimeError(f"{node} {service}: expected one outage, the event log shows {windows.get(service)}")
+            ratio = windows[service][0] / intrinsic_outage(service, timings)
+            if nodes == 3:
+                rows.append(
+                    Row(
+                        f"outage {service} on {node} ({windows[service][0]:.2f} s; intrinsic "
+                        f"{intrinsic_outage(service, timings):.2f} s)",
+                        round(ratio, 3),
+                        "x intrinsic",
+                        f"<= {OUTAGE_GOAL}",
+                        ratio <= OUTAGE_GOAL,
+                    )
+                )
+            if ratio > worst.get(service, (0.0, ""))[0]:
+                worst[service] = (ratio, node)
+    if nodes != 3:
+        for service in SERVICES:
+            ratio, node = worst[service]
+            rows.append(
+                Row(
+                    f"outage {service}, worst of {nodes} nodes ({node})",
+                    round(ratio, 3),
+                    "x intrinsic",
+                    f"<= {OUTAGE_GOAL}",
+                    ratio <= OUTAGE_GOAL,
+                )
+            )
+    # What the collection adds to a window: the node waiting for the next command (the rest is the node's own work).
+    rows.append(
+        Row(
+            f"outage: time a node waited for the controller inside a window, worst ({label})",
+            round(waiting, 3),
+            "s",
+            "-",
+            None,
+        )
+    )
+    per = noop.seconds / (nodes * len(SERVICES))
+    rows.append(Row(f"no-op re-run, {label}: wall time per node-service", round(per, 2), "s", "-", None))
+    rows.append(Row(f"no-op re-run, {label}: wall time", round(noop.seconds, 1), "s", "-", None))
+    rows.append(Row(f"no-op re-run, {label}: changes reported", noop.changed(), "", "0", noop.changed() == 0))
+    rows += connection_rows(run, f"rollout, {label}") + connection_rows(noop, f"no-op, {label}")
+    return rows
+
+
+def rebuild(work: Path, timings: dict[str, float], nodes: int, forks: int, say: Callable[[str], None]) -> list[Row]:
+    spec = [{"name": f"cms{i}", "database": i <= 3} for i in range(1, nodes + 1)]
+    lab = SimLab.start(work / f"rebuild{nodes}", lab_file={"nodes": spec, "timings": timings})
+    try:
+        say(f"{nodes}-node database cluster rebuild: playbooks/db_cluster_certs.yml")
+        run = playbook(lab, "db_cluster_certs", {}, forks, label=f"rebuild {nodes} nodes")
+    finally:
+        lab.stop()
+    started = [t for events in run.events.values() for t in transitions(events)]
+    total = sum(t["deadline"] - t["started"] for t in started)
+    kinds = sorted(t["kind"] for t in started)
+    expected = sorted(["remove"] * nodes + ["initialize"] + ["join"] * 2 + ["connect"] * (nodes - 3))
+    if kinds != expected:
+        raise RuntimeError(f"rebuild of {nodes} nodes ran {kinds}, expected {expected}")
+    last = max(timings["cluster_join"], timings["cluster_connect"] if nodes > 3 else 0)
+    critical = 2 * timings["cluster_remove"] + timings["cluster_initialize"] + last
+    # How long each module waited past its own transition: the cost of polling.
+    overheads = [
+        r["result"]["waited"] - timings["cluster_" + r["result"]["commands"][-1].split()[2]]
+        for r in run.results
+        if r["action"] == "cisco_cms.mmp.cms_db_cluster" and r["result"].get("commands") and r["result"].get("waited")
+    ]
+    return [
+        Row(
+            f"database cluster rebuild, {nodes} nodes (transitions sum {total:.0f} s)",
+            round(run.seconds, 1),
+            "s",
+            f"<= {REBUILD_GOAL} x sum = {REBUILD_GOAL * total:.1f} s",
+            run.seconds <= REBUILD_GOAL * total,
+        ),
+        Row(
+            f"database cluster rebuild, {nodes} nodes: wall / critical path of transitions ({critical:.0f} s)",
+            round(run.seconds / critical, 2),
+            "x",
+            "-",
+            None,
+        ),
+        Row(
+            f"database cluster rebuild, {nodes} nodes: polling overhead per transition, worst",
+            round(max(overheads), 2),
+            "s",
+            f"< {POLL_GOAL}",
+            max(overheads) < POLL_GOAL,
+        ),
+        *connection_rows(run, f"rebuild, {nodes} nodes"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------------------------------
+def table(rows: list[Row]) -> str:
+    def value(row: Row) -> str:
+        text = f"{row.value:g}" if isinstance(row.value, float) else str(row.value)
+        return f"{text} {row.unit}".strip()
+
+    width = max(len(r.name) for r in rows)
+    vwidth = max(len(value(r)) for r in rows)
+    gwidth = max(len(r.goal) for r in rows)
+    lines = [f"{'figure':<{width}}  {'value':>{vwidth}}  {'goal':<{gwidth}}  met", "-" * (width + vwidth + gwidth + 9)]
+    for row in rows:
+        met = "-" if row.met is None else ("yes" if row.met else "NO")
+        lines.append(f"{row.name:<{width}}  {value(row):>{vwidth}}  {row.goal:<{gwidth}}  {met}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short timings and a 6-node fleet (a smoke test)")
+    parser.add_argument("--fleet-nodes", type=int, help="nodes of the fleet, a multiple of 3 (default 30, quick 6)")
+    parser.add_argument("--fleet-forks", type=int, default=10, help="Ansible forks for the fleet (default 10)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["rollout", "fleet", "rebuild3", "rebuild5"],
+        help="run only these parts (default: all)",
+    )
+    parser.add_argument("--work-dir", type=Path, help="where the labs go (default: a new temporary directory)")
+    parser.add_argument("--keep", action="store_true", help="keep the labs after the run")
+    parser.add_argument("--output", type=Path, help="results JSON (default bench/results.json; quick: the work dir)")
+    args = parser.parse_args(argv)
+
+    timings = QUICK if args.quick else REALISTIC
+    fleet = args.fleet_nodes or (6 if args.quick else 30)
+    if fleet % 3 or fleet < 6:
+        parser.error("--fleet-nodes must be a multiple of 3, at least 6")
+    work = (args.work_dir or Path(tempfile.mkdtemp(prefix="cms-bench-"))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    output = args.output or (work / "results.json" if args.quick else REPO_ROOT / "bench" / "results.json")
+    parts = args.only or ["rollout", "fleet", "rebuild3", "rebuild5"]
+    began = time.monotonic()
+    load = os.getloadavg()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - began:6.0f} s] {text}", flush=True)
+
+    say(f"labs in {work}; lab timings {timings}")
+    rows: list[Row] = []
+    if "rollout" in parts:
+        rows += rollout(work, timings, 3, 5, say)
+    if "fleet" in parts:
+        rows += rollout(work, timings, fleet, args.fleet_forks, say)
+    if "rebuild3" in parts:
+        rows += rebuild(work, timings, 3, 5, say)
+    if "rebuild5" in parts:
+        rows += rebuild(work, timings, 5, 5, say)
+
+    print()
+    print(table(rows))
+    document = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "loadavg_at_start": [round(x, 2) for x in load],
+        "python": platform.python_version(),
+        "quick": args.quick,
+        "lab_timings": timings,
+        "fleet_nodes": fleet if "fleet" in parts else None,
+        "fleet_forks": args.fleet_forks if "fleet" in parts else None,
+        "seconds": round(time.monotonic() - began, 1),
+        "rows": [asdict(row) for row in rows],
+    }
+    output.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"\nresults: {output}")
+    if not args.keep and args.work_dir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
