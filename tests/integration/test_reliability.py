@@ -177,12 +177,6 @@ def test_an_unknown_primary_address_is_refused_by_the_node_and_changes_nothing(
     assert not changing_events(lab, "cms1", since["cms1"]) and not changing_events(lab, "cms2", since["cms2"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="db_cluster_rebuild does not check db_cluster_rebuild_primary_address against the primary it found: with "
-    "an address no node has, it removes every node and initializes the primary before the joins fail "
-    "(roles/db_cluster_rebuild/tasks/preflight.yml, 'the target certificates and how the nodes reach the primary')",
-)
 def test_an_unknown_primary_address_for_the_rebuild_is_refused_before_any_node_is_removed(
     fast_lab: SimLab, playbook: Callable[..., Run]
 ) -> None:
