@@ -128,6 +128,10 @@ def observe(status: dict[str, Any]) -> dict[str, Any]:
         healthy = primary_ok
     else:
         healthy = False
+    primaries = [n["address"] for n in nodes if n["role"] == "primary"]
+    if len(primaries) > 1:
+        # Two nodes each acting as primary is a split cluster, whatever this node's own line says.
+        healthy = False
     certs = status.get("certificates") or {}
     return {
         "state": state,
@@ -140,6 +144,7 @@ def observe(status: dict[str, Any]) -> dict[str, Any]:
         "certificates": {key: (certs.get(key) or {}).get("file") for key in CERT_KEYS},
         "expired": [c["file"] for c in certs.values() if c and c.get("expired")],
         "in_sync_replicas": [n["address"] for n in nodes if n["role"] == "replica" and n["in_sync"]],
+        "primaries": primaries,
         "last_command": status.get("last_command"),
         "error": status.get("error"),
     }

@@ -167,6 +167,11 @@ in_sync_replicas:
   returned: always
   type: list
   elements: str
+primaries:
+  description: Addresses listed as primary (master). More than one means a split cluster; C(healthy) is then false.
+  returned: always
+  type: list
+  elements: str
 last_command:
   description: The C(Last command) line, as C(command) and C(result) (C(Success) or C(Failed)), or null.
   returned: always

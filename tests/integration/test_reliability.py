@@ -212,11 +212,6 @@ def test_two_nodes_that_each_claim_to_be_primary_stop_the_rebuild_before_anythin
     assert not (lab.dir / "db_cluster_rebuild").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="observe() in plugins/module_utils/_dbcluster.py judges health from the node's own line and the node in "
-    "use only: a status listing two nodes as Connected Primary is reported healthy",
-)
 def test_a_status_listing_two_primaries_is_not_reported_healthy(lab: SimLab, playbook: Callable[..., Run]) -> None:
     real = lab.run("cms1", STATUS)
     replica_line = "    192.0.2.12        : Connected Replica ( In Sync )\n"
