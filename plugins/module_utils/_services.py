@@ -90,6 +90,7 @@ SRC_OPTIONS = {
     "c2w_trust": "c2w_trust_src",
 }
 C2W_OPTIONS = ("c2w_key", "c2w_cert", "c2w_trust")
+ROLLBACK_COMMAND_TIMEOUT = 120.0  # seconds; the module's default command_timeout
 MAIN = "main"  # the one certificate of every service but webbridge3 (which has https and c2w)
 # The Call Bridge status names no TLS port; its SIP TLS listener (5061 by default) presents the `callbridge certs`
 # certificate.  XMPP negotiates TLS inside the protocol (STARTTLS on 5222), so a plain TLS handshake cannot check it:
@@ -944,6 +945,10 @@ class ServiceCertificates:
         with contextlib.suppress(Exception):  # closing a dead connection may fail in any way; it is gone anyway
             self.session.close()
         session = session_from_params(self.p, self.session.name)
+        # The rollback must outlast what made the change fail: after a timeout the node may still be busy with the
+        # slow step (its next prompt comes only when that ends). Bringing the old certificate back matters more than
+        # failing fast, so the rollback waits at least as long as the default command timeout.
+        session.command_timeout = max(session.command_timeout, ROLLBACK_COMMAND_TIMEOUT)
         session.connect()
         self.session = session
 
