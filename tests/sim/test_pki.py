@@ -324,3 +324,24 @@ def test_pki_wrong_arguments_print_the_usage(lab: SimLab) -> None:
             assert shell.run(command) == shapes.PKI_USAGE + "\n", command
     finally:
         shell.close()
+
+
+def test_key_loading_is_cached_by_content_and_failures_are_not() -> None:
+    """A node loads the same keys again and again (enable, TLS listeners); the simulator checks each key once."""
+    key = rsa.generate_private_key(65537, 2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    first = x509.load_key(pem)
+    assert x509.load_key(bytearray(pem)) is first  # same content, same (immutable) key object
+    assert x509.public_key_sha256(first.public_key()) == x509.public_key_sha256(key.public_key())
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    for _ in range(2):  # a failure raises every time: it is never served from the cache
+        with pytest.raises(TypeError):
+            x509.load_key(encrypted)
+        with pytest.raises(ValueError):
+            x509.load_key(pem.replace(b"PRIVATE KEY-----\nMII", b"PRIVATE KEY-----\nXXX"))
