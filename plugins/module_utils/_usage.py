@@ -57,12 +57,23 @@ def read_usage(session: MmpSession, services: list[str] | None = None, database:
     the database cluster; ``files`` maps each file name to the users that name it, e.g. ``webadmin key``."""
     statuses: dict[str, Any] = {}
     files: dict[str, list[str]] = {}
-    for name in services or list(SERVICES):
+    names = services or list(SERVICES)
+    # Services of one CMS generation only (webbridge3 on 3.x; webbridge and xmpp on 2.x) tell the release: ask
+    # those first, then skip what the release cannot have instead of paying a round trip for "unknown command".
+    names = sorted(names, key=lambda n: SERVICES[n].majors != (3,))
+    major: int | None = None
+    for name in names:
         svc = SERVICES[name]
+        if major is not None and major not in svc.majors:
+            continue
         # turn prints its password in clear [H]: never let that output reach an error message.
         output = session.run(service_status(name), check=False, sensitive=bool(svc.secret_labels))
         if _is_unknown_command(output):
+            if major is None and svc.majors == (3,):
+                major = 2
             continue
+        if major is None and len(svc.majors) == 1:
+            major = svc.majors[0]
         if find_error(output):
             raise MmpCommandError(
                 "reading the status of %s failed" % name,
@@ -74,6 +85,7 @@ def read_usage(session: MmpSession, services: list[str] | None = None, database:
         statuses[name] = status
         for role, file_name in service_files(status).items():
             files.setdefault(file_name, []).append("%s %s" % (name, role))
+    statuses = {name: statuses[name] for name in SERVICES if name in statuses}  # in the usual order
     cluster = None
     if database:
         output = session.run(db_cluster_status(), check=False)

@@ -293,6 +293,7 @@ def test_every_2x_service_including_webbridge_and_xmpp_gets_its_new_certificate(
     make_lab: Callable[..., SimLab], ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
     lab = make_lab(nodes=1, cms_version="2")
+    start = time.time()
     leaf = ca.leaf("cms1-2027", [fqdn("cms1"), "join.lab.cms.example", "lab.cms.example"])
     services = ("webadmin", "callbridge", "webbridge", "xmpp", "turn")
     tasks = [
@@ -323,6 +324,30 @@ def test_every_2x_service_including_webbridge_and_xmpp_gets_its_new_certificate(
     # webbridge3 does not exist on 2.x: refused by name, before anything is touched.
     refused = failed(run, "cms1", "t5")
     assert "service webbridge3 does not exist on CMS 2.x" in refused["msg"]
+    # Each of the 6 calls pays one "unknown command", webbridge3, which tells the release; every 2.x status answers.
+    reads = status_reads_since(lab, "cms1", start)
+    assert reads.pop("webbridge3") == ["unknown"] * 6
+    assert sorted(reads) == sorted(services)
+    assert all(len(results) >= 6 and set(results) == {"ok"} for results in reads.values())
+
+
+def status_reads_since(lab: SimLab, node: str, since: float) -> dict[str, list[str]]:
+    """Per service, the results of the bare status commands (``webadmin``, ``xmpp``...) the node answered."""
+    reads: dict[str, list[str]] = {}
+    for event in events_since(lab, node, since, "command_done"):
+        if len(event["command"].split()) == 1:
+            reads.setdefault(event["command"], []).append(event["result"])
+    return reads
+
+
+def test_a_3x_node_is_never_asked_for_the_2x_services(lab: SimLab, playbook: Callable[..., Run]) -> None:
+    start = time.time()
+    files = {"key": "cms1-2025.key", "cert": "cms1-2025.cer", "bundle": "ca-bundle-2025.cer"}
+    run = playbook(lab, play([{"service": "webadmin", **files}, {"service": "turn", **files, "state": "validated"}]))
+    assert ok(run, "cms1", "t0")["cms_major"] == 3
+    reads = status_reads_since(lab, "cms1", start)
+    assert set(reads) == {"webadmin", "callbridge", "webbridge3", "turn"}  # no webbridge, no xmpp
+    assert all(result == "ok" for results in reads.values() for result in results)
 
 
 def test_xmpp_and_webbridge_are_refused_on_a_3x_node_without_touching_it(
