@@ -15,7 +15,8 @@ from tests.cmssim.testing import SimLab
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
+# The notification callback the tests use too: every task result as a JSON line.
+CALLBACKS = REPO_ROOT / "tests" / "integration" / "callback_plugins"
 # Modules that open an SSH session to a node (cms_lab_ca works on the controller only).
 SESSION_MODULES = (
     "cisco_cms.mmp.cms_pki_csr",
@@ -66,7 +67,7 @@ def ansible_env(lab_dir: Path, **extra: str) -> dict[str, str]:
         ANSIBLE_LOCAL_TEMP=str(lab_dir / ".ansible-tmp"),
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS),
-        ANSIBLE_CALLBACKS_ENABLED="bench_results",
+        ANSIBLE_CALLBACKS_ENABLED="results_jsonl",
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     env.update(extra)
@@ -90,7 +91,7 @@ def playbook(
     cmd += ["-i", str(lab.dir / "inventory.yml"), "-i", str(REPO_ROOT / "inventory" / "lab")]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
-    env = ansible_env(lab.dir, ANSIBLE_FORKS=str(forks), BENCH_RESULTS_PATH=str(results_path))
+    env = ansible_env(lab.dir, ANSIBLE_FORKS=str(forks), RESULTS_JSONL_PATH=str(results_path))
     since = marks(lab)
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)

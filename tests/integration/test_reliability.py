@@ -426,45 +426,6 @@ def test_a_backup_that_prints_failure_stops_the_rebuild_before_any_node_is_remov
 # =====================================================================================================================
 # The main flows at -vvvv with --diff: nothing lost, no secret shown (one run shared by the tests below)
 # =====================================================================================================================
-DUMP_CALLBACK = '''
-from __future__ import annotations
-
-import json
-import os
-
-from ansible.parsing.ajson import AnsibleJSONEncoder
-from ansible.plugins.callback import CallbackBase
-
-DOCUMENTATION = """
-name: dump_results
-type: notification
-short_description: every task result as one JSON line (tests only)
-description: Appends each task result to the file named by the DUMP_RESULTS_PATH environment variable.
-"""
-
-
-class CallbackModule(CallbackBase):
-    CALLBACK_VERSION = 2.0
-    CALLBACK_TYPE = "notification"
-    CALLBACK_NAME = "dump_results"
-    CALLBACK_NEEDS_ENABLED = True
-
-    def _dump(self, result, status):
-        record = {"host": result._host.get_name(), "task": result._task.get_name(), "status": status,
-                  "action": result._task.action, "result": result._result}
-        with open(os.environ["DUMP_RESULTS_PATH"], "a") as fh:
-            fh.write(json.dumps(record, cls=AnsibleJSONEncoder) + "\\n")
-
-    def v2_runner_on_ok(self, result):
-        self._dump(result, "ok")
-
-    def v2_runner_on_failed(self, result, ignore_errors=False):
-        self._dump(result, "failed")
-
-    def v2_runner_on_unreachable(self, result):
-        self._dump(result, "unreachable")
-'''
-
 # What the simulator writes into a lab directory (inputs of the runs, not their output).
 SIMULATOR_FILES = {"lab.json", "secrets.json", "inventory.yml", "known_hosts", "authorized_keys", "run.json"}
 SIMULATOR_FILES |= {"id_ed25519", "id_ed25519.pub", "simulator.log"}
@@ -497,18 +458,15 @@ class Flows:
 def flows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flows]:
     """generate_csrs, service_certs and db_cluster_certs, as the demo runs them, each at -vvvv with --diff."""
     base = tmp_path_factory.mktemp("flows")
-    plugins = base / "callbacks"
-    plugins.mkdir()
-    (plugins / "dump_results.py").write_text(DUMP_CALLBACK)
     lab = SimLab.start(base / "lab", lab_file={"timings": FAST})
     try:
         log, dump = base / "ansible.log", base / "results.jsonl"
         env = ansible_env(
             lab.dir,
-            ANSIBLE_CALLBACK_PLUGINS=str(plugins),
-            ANSIBLE_CALLBACKS_ENABLED="dump_results",
+            ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).parent / "callback_plugins"),
+            ANSIBLE_CALLBACKS_ENABLED="results_jsonl",
             ANSIBLE_LOG_PATH=str(log),
-            DUMP_RESULTS_PATH=str(dump),
+            RESULTS_JSONL_PATH=str(dump),
         )
         inventories = ("-i", str(lab.dir / "inventory.yml"), "-i", str(LAB_INVENTORY))
         runs: dict[str, subprocess.CompletedProcess[str]] = {}

@@ -1,6 +1,6 @@
-# Benchmark-only notification callback: every task result as one JSON line, in the file named by the
-# BENCH_RESULTS_PATH environment variable. The benchmark counts module calls and reads returned figures from it,
-# while the stdout callback stays the default one.
+# Test and benchmark notification callback: every task result as one JSON line, appended to the file named by the
+# RESULTS_JSONL_PATH environment variable, while the stdout callback stays whatever the run uses. The benchmark
+# (bench/) counts module calls and reads returned figures from it; the reliability tests search it for secrets.
 from __future__ import annotations
 
 import json
@@ -10,17 +10,17 @@ from ansible.parsing.ajson import AnsibleJSONEncoder
 from ansible.plugins.callback import CallbackBase
 
 DOCUMENTATION = """
-name: bench_results
+name: results_jsonl
 type: notification
-short_description: every task result as a JSON line (benchmark only)
-description: Appends each task result to the file named by the BENCH_RESULTS_PATH environment variable.
+short_description: every task result as a JSON line (tests and benchmark only)
+description: Appends each task result to the file named by the RESULTS_JSONL_PATH environment variable.
 """
 
 
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "notification"
-    CALLBACK_NAME = "bench_results"
+    CALLBACK_NAME = "results_jsonl"
     CALLBACK_NEEDS_ENABLED = True
 
     def _dump(self, result, status):
@@ -31,7 +31,7 @@ class CallbackModule(CallbackBase):
             "status": status,
             "result": result._result,
         }
-        with open(os.environ["BENCH_RESULTS_PATH"], "a") as fh:
+        with open(os.environ["RESULTS_JSONL_PATH"], "a") as fh:
             fh.write(json.dumps(record, cls=AnsibleJSONEncoder) + "\n")
 
     def v2_runner_on_ok(self, result):
