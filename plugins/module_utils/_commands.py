@@ -187,7 +187,14 @@ def validate_file_name(name: object, what: str = "file name") -> str:
     return name
 
 
-def _validate_attribute(key: str, value: object, what: str) -> str:
+# How the MMP treats these inside a subject value is not documented [GUESS]; if it hands values to a shell or to
+# ``openssl req -subj`` (where ``/`` starts a new attribute), each could run or forge something.  None belongs in a
+# certificate subject a CA will sign for a service, so they are refused outright.
+UNSAFE_SUBJECT_CHARS = ";|&$`<>\\/"
+
+
+def validate_subject_value(key: str, value: object, what: str) -> str:
+    """A subject attribute value (``CN``, ``OU``, ``O``, ``L``, ``ST``) as ``pki csr``/``pki selfsigned`` take it."""
     value = validate_text(value, what)
     if not value.strip():
         raise MmpValidationError("%s is empty; give a value or leave the option out" % what)
@@ -200,6 +207,13 @@ def _validate_attribute(key: str, value: object, what: str) -> str:
         raise MmpValidationError(
             "%s %s contains a double quote; the MMP command line has no way to escape it (values with spaces are "
             "sent in double quotes). Remove the quote." % (what, _show(value))
+        )
+    bad = sorted({char for char in value if char in UNSAFE_SUBJECT_CHARS})
+    if bad:
+        raise MmpValidationError(
+            "%s %s contains %s; subject values sent to the MMP may not hold any of %s (it could end the value or "
+            "start another command). Remove it."
+            % (what, _show(value), " ".join(repr(c) for c in bad), " ".join(UNSAFE_SUBJECT_CHARS))
         )
     limit = _ATTRIBUTE_MAX.get(key)
     if limit and len(value) > limit:
@@ -217,7 +231,7 @@ def validate_common_name(cn: object, what: str = "common_name") -> str:
             "%s is required: pki csr needs CN:<value>, normally the node's FQDN (or the cluster FQDN); the DB client "
             "certificate uses CN:postgres" % what
         )
-    return _validate_attribute("CN", cn, what)
+    return validate_subject_value("CN", cn, what)
 
 
 def validate_country(country: object, what: str = "country") -> str:
@@ -455,7 +469,7 @@ def pki_csr(
         ("ST", state, "state"),
     ):
         if value is not None:
-            words.append(key + ":" + quote_value(_validate_attribute(key, value, what)))
+            words.append(key + ":" + quote_value(validate_subject_value(key, value, what)))
     if country is not None:
         words.append("C:" + validate_country(country))
     san = normalize_san(cn, subject_alt_name)

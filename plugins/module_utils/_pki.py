@@ -30,8 +30,10 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     pki_verify,
     selfsigned_files,
     signed_cert_file,
+    validate_common_name,
     validate_country,
     validate_file_name,
+    validate_subject_value,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpCommandError,
@@ -169,21 +171,6 @@ def csr_argument_spec() -> dict:
 
 CSR_RULES = {"required_if": [("state", "present", ("cn",))]}
 
-# How the MMP treats these inside a value is not documented [GUESS]; if it hands values to a shell or to
-# ``openssl req -subj`` (where ``/`` starts a new attribute), each could run or forge something.  None belongs
-# in a certificate subject a CA will sign for a service, so they are refused outright.
-_UNSAFE_SUBJECT_CHARS = ";|&$`<>\\/"
-
-
-def _check_subject_value(value: str, what: str) -> None:
-    bad = sorted({char for char in value if char in _UNSAFE_SUBJECT_CHARS})
-    if bad:
-        raise MmpValidationError(
-            "%s %r contains %s; subject values sent to the MMP may not hold any of %s (it could end the value or "
-            "start another command). Remove it."
-            % (what, value, " ".join(repr(c) for c in bad), " ".join(_UNSAFE_SUBJECT_CHARS))
-        )
-
 
 def _wanted_subject(params: dict) -> dict[str, str]:
     """The subject ``pki csr`` will write, as the node writes it (the country code upper-case)."""
@@ -191,8 +178,8 @@ def _wanted_subject(params: dict) -> dict[str, str]:
     for opt, attr in SUBJECT_OPTIONS:
         value = params.get(opt)
         if value is not None:
-            _check_subject_value(value, opt)
-            subject[attr] = validate_country(value, "c") if attr == "C" else value
+            # Checked here, before the node is touched, as the pki csr command builder checks them.
+            subject[attr] = validate_country(value, "c") if attr == "C" else validate_subject_value(attr, value, opt)
     return subject
 
 
@@ -365,7 +352,7 @@ def run_sign(module: Any) -> None:
             ca_key, ca_cert = selfsigned_files(p["ca"])
         else:
             if p.get("cn") is not None:
-                _check_subject_value(p["cn"], "cn")
+                validate_common_name(p["cn"], "cn")
             command = pki_selfsigned(p["name"], p.get("cn"))
             key_file, cert_file = selfsigned_files(p["name"])
     except MmpValidationError as exc:

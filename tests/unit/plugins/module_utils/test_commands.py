@@ -298,6 +298,18 @@ def test_pki_csr_refuses_bad_input_before_building() -> None:
         cmd.pki_csr("tac", "cms.example.com", organizational_unit="")
 
 
+@pytest.mark.parametrize("char", list(cmd.UNSAFE_SUBJECT_CHARS))
+def test_subject_values_with_shell_or_subj_characters_are_refused_by_every_builder(char: str) -> None:
+    value = f"Example{char}Org"
+    with pytest.raises(MmpValidationError, match=r"organization .* contains '.*'; subject values sent to the MMP"):
+        cmd.pki_csr("tac", "cms.example.com", organization=value)
+    with pytest.raises(MmpValidationError, match="common_name .* may not hold any of"):
+        cmd.pki_csr("tac", f"cms{char}example.com")
+    with pytest.raises(MmpValidationError, match="may not hold any of"):
+        cmd.pki_selfsigned("tac", f"cms{char}example.com")
+    assert cmd.validate_subject_value("O", "Example Org, Ltd.", "organization") == "Example Org, Ltd."
+
+
 def test_pki_csr_quoting_is_what_the_simulator_splits() -> None:
     shapes = _shapes()
     line = cmd.pki_csr("tac", "cms.example.com", organization="Example Org", state="Greater London")
