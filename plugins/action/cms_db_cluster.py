@@ -14,3 +14,5 @@ class ActionModule(CmsActionBase):
     argument_spec = staticmethod(_dbcluster.cluster_argument_spec)
     module_rules = _dbcluster.CLUSTER_RULES
     runner = staticmethod(_dbcluster.run_cluster)
+    # The certificate files to upload are looked up like copy's src (role/playbook files/, then as given).
+    controller_sources = tuple(key + "_src" for key in _dbcluster.CERT_KEYS)

@@ -14,3 +14,4 @@ class ActionModule(CmsActionBase):
     argument_spec = staticmethod(_dbcluster.info_argument_spec)
     module_rules = _dbcluster.INFO_RULES
     runner = staticmethod(_dbcluster.run_info)
+    controller_paths = ("fetch_dest",)  # relative to the playbook's directory, like dest everywhere else

@@ -4,10 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
-from ansible.errors import AnsibleError
-
 from ansible_collections.cisco_cms.mmp.plugins.module_utils import _services
 from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module import CmsActionBase
 
@@ -22,12 +18,4 @@ class ActionModule(CmsActionBase):
     argument_spec = staticmethod(_services.service_certs_argument_spec)
     module_rules = _services.SERVICE_CERTS_RULES
     runner = staticmethod(_services.run_service_certs)
-
-    def run(self, tmp=None, task_vars=None):
-        for option in _services.SRC_OPTIONS.values():
-            value = self._task.args.get(option)
-            if isinstance(value, str) and value:
-                # When it is nowhere, the module reports the file it cannot read, with the option's name.
-                with contextlib.suppress(AnsibleError):
-                    self._task.args[option] = self._find_needle("files", value)
-        return super().run(tmp, task_vars)
+    controller_sources = tuple(_services.SRC_OPTIONS.values())

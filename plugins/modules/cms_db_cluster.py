@@ -84,6 +84,8 @@ options:
     description:
       - Controller path of the server key. It is uploaded over SFTP (verified by SHA-256) under O(server_key)
         when the node has no such file or a different one, and only when C(database cluster certs) is to run.
+      - Like every C(*_src), looked up like C(copy)'s C(src) (the role's and playbook's C(files/) directories,
+        the playbook's directory, then the path as given).
     type: path
   server_cert_src:
     description: Controller path of the server certificate; uploaded like O(server_key_src).

@@ -90,7 +90,9 @@ options:
     type: list
     elements: str
   fetch_dest:
-    description: Controller directory for O(fetch); created 0700 when missing.
+    description:
+      - Controller directory for O(fetch); created 0700 when missing.
+      - A relative path is relative to the playbook's directory, as with M(ansible.builtin.fetch).
     type: path
 """
 

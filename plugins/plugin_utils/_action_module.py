@@ -17,6 +17,7 @@ Precedence: task arguments (including ``module_defaults: group/cisco_cms.mmp.cms
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import ClassVar
 
@@ -107,9 +108,14 @@ class CmsActionBase(ActionBase):
     module_rules: ClassVar[dict] = {}
     supports_check_mode = True
     runner = None
-    # Options naming a path on the controller: a relative one is relative to the playbook's directory (the
-    # ad-hoc working directory), as ansible.builtin.fetch resolves its dest, not to wherever ansible was started.
-    controller_paths = ("dest",)
+    # One rule for controller files, the rule of the builtin modules, whatever the module:
+    # - Options a module writes to (controller_paths): a relative path is relative to the playbook's directory (the
+    #   ad-hoc working directory), as ansible.builtin.fetch resolves its dest, not to wherever ansible was started.
+    # - Options naming a file to read and upload (controller_sources): looked up as ansible.builtin.copy looks up its
+    #   src (the role's files/ and the role, the playbook's files/ and the playbook's directory), so a role can ship
+    #   its files; a path found nowhere stays as given and the module names it in its error.
+    controller_paths: ClassVar[tuple[str, ...]] = ("dest",)
+    controller_sources: ClassVar[tuple[str, ...]] = ()
 
     def _inventory_value(self, task_vars, plugin_option, names):
         if plugin_option and self._connection is not None:
@@ -142,6 +148,11 @@ class CmsActionBase(ActionBase):
         self._task_vars_hostname = task_vars.get("inventory_hostname")
         result = super().run(tmp, task_vars)
         del tmp
+        for option in self.controller_sources:
+            value = self._task.args.get(option)
+            if isinstance(value, str) and value:
+                with contextlib.suppress(AnsibleError):
+                    self._task.args[option] = self._find_needle("files", value)
         args = dict(self.connection_args(task_vars))
         args.update({k: v for k, v in self._task.args.items() if v is not None})
         for option in self.controller_paths:

@@ -110,11 +110,17 @@ def play(tasks: str, hosts: str = "cms") -> str:
     """
 
 
+KEYS = ("server_key", "server_cert", "client_key", "client_cert", "ca_cert")
+
+
 def src_args(
     paths: dict[str, Path],
-    keys: tuple[str, ...] = ("server_key", "server_cert", "client_key", "client_cert", "ca_cert"),
+    keys: tuple[str, ...] = KEYS,
+    relative_to: Path | None = None,
 ) -> str:
-    return "\n".join(f"            {k}_src: {paths[k]}" for k in keys)
+    """The ``*_src`` lines of a task; with ``relative_to``, as paths relative to that directory."""
+    shown = {k: paths[k].relative_to(relative_to) if relative_to else paths[k] for k in keys}
+    return "\n".join(f"            {k}_src: {shown[k]}" for k in keys)
 
 
 @pytest.fixture
@@ -164,15 +170,17 @@ def test_info_understands_master_slave_wording(make_lab: Callable[..., SimLab], 
 def test_info_fetches_files_0600_into_a_0700_directory(
     lab: SimLab, playbook: Callable[..., Any], tmp_path: Path
 ) -> None:
+    # A relative fetch_dest is relative to the playbook's directory (the playbook is written to tmp_path and runs
+    # from the repository), as ansible.builtin.fetch resolves its dest.
     dest = tmp_path / "fetched" / "deeper"
     run = playbook(
         lab,
         play(
-            f"""
+            """
         - name: fetch
           cisco_cms.mmp.cms_db_cluster_info:
             fetch: [dbclusterca.key, dbclusterca.cer]
-            fetch_dest: {dest}
+            fetch_dest: fetched/deeper
 """,
             hosts="cms1",
         ),
@@ -315,10 +323,16 @@ def test_a_replica_rejoins_on_new_files_uploaded_from_the_controller(
     fast_lab: SimLab, playbook: Callable[..., Any], tmp_path: Path
 ) -> None:
     lab = fast_lab
-    # New files from the cluster's own CA: cms3 can rejoin the running primary with them.
-    paths = make_db_pki(tmp_path / "new", DB_FQDNS[0], DB_FQDNS, ca=cluster_ca(lab), prefix="renewed")
+    # New files from the cluster's own CA: cms3 can rejoin the running primary with them. They are named relative
+    # to the playbook (written to tmp_path; ansible runs from the repository) and found as copy finds its src: the
+    # four new ones in the playbook's files/, the CA certificate in the playbook's directory.
+    paths = make_db_pki(tmp_path / "files", DB_FQDNS[0], DB_FQDNS, ca=cluster_ca(lab), prefix="renewed")
     paths["ca_cert"] = tmp_path / "dbclusterca.cer"
     paths["ca_cert"].write_bytes((lab.files_dir("cms1") / "dbclusterca.cer").read_bytes())
+    # Two of them saved as on Windows (CRLF, blank lines after): uploaded normalised, exactly as their clean copies.
+    clean = {key: paths[key].read_bytes() for key in ("server_cert", "client_key")}
+    for key, data in clean.items():
+        paths[key].write_bytes(data.replace(b"\n", b"\r\n") + b"\r\n\r\n")
     remove = """
         - name: remove
           cisco_cms.mmp.cms_db_cluster:
@@ -329,7 +343,8 @@ def test_a_replica_rejoins_on_new_files_uploaded_from_the_controller(
           cisco_cms.mmp.cms_db_cluster:
             state: joined
             primary: cms1.{DOMAIN}
-{src_args(paths)}
+{src_args(paths, KEYS[:4], relative_to=tmp_path / "files")}
+            ca_cert_src: dbclusterca.cer
             server_cert_names: {DB_FQDNS}
 """
     first = playbook(lab, play(remove + join_task, "cms3"), diff=True)
@@ -347,6 +362,8 @@ def test_a_replica_rejoins_on_new_files_uploaded_from_the_controller(
     assert join["diff"]["after"]["certificates"]["server_key"] == "renewedserver.key"
     for key in ("server_key", "client_cert"):
         assert (lab.files_dir("cms3") / paths[key].name).read_bytes() == paths[key].read_bytes()
+    for key, data in clean.items():
+        assert (lab.files_dir("cms3") / paths[key].name).read_bytes() == data
     assert "    192.0.2.13 (me)   : Connected Replica ( In Sync )\n" in lab.run("cms3", STATUS)
     assert "    192.0.2.13        : Connected Replica ( In Sync )\n" in lab.run("cms1", STATUS)
     # Joined by FQDN: the status shows the primary's address, the last command names the FQDN; still a no-op.
