@@ -712,6 +712,21 @@ def webbridge3_c2w_trust(bundle_file: str) -> str:
     return _join("webbridge3", "c2w", "trust", validate_file_name(bundle_file, "c2w_trust"))
 
 
+def callbridge_c2w_trust(bundle_file: str) -> str:
+    """``callbridge trust c2w <bundle>`` [H, S6; 3.x only]: the certificates the Call Bridge trusts web bridges' C2W
+    listeners by (S6 gives the web bridge's full chain)."""
+    return _join("callbridge", "trust", "c2w", validate_file_name(bundle_file, "c2w_trust"))
+
+
+def c2w_trust(service: str, bundle_file: str) -> str:
+    """The C2W trust command of ``service``: webbridge3 trusts Call Bridges, the Call Bridge trusts web bridges."""
+    if service == "callbridge":
+        return callbridge_c2w_trust(bundle_file)
+    if service == "webbridge3":
+        return webbridge3_c2w_trust(bundle_file)
+    raise MmpValidationError("%s has no C2W trust store (only webbridge3 and callbridge do)" % _show(service))
+
+
 def outage_sequence(service: str, certs_commands: list[str]) -> list[str]:
     """The commands that apply ``certs_commands`` to a running service, in the TechNote's order.
 

@@ -36,6 +36,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import sess
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     SERVICES,
     Service,
+    c2w_trust,
     find_error,
     get_service,
     outage_sequence,
@@ -46,7 +47,6 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     service_status,
     validate_file_name,
     validate_san_entry,
-    webbridge3_c2w_trust,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpCommandError,
@@ -90,6 +90,9 @@ SRC_OPTIONS = {
     "c2w_trust": "c2w_trust_src",
 }
 C2W_OPTIONS = ("c2w_key", "c2w_cert", "c2w_trust")
+# The services each C2W option applies to: webbridge3's C2W listener has a certificate and trusts Call Bridges; the
+# Call Bridge trusts the web bridges' C2W certificates (`callbridge trust c2w`, CMS 3.x).
+C2W_SERVICES = {"c2w_key": ("webbridge3",), "c2w_cert": ("webbridge3",), "c2w_trust": ("webbridge3", "callbridge")}
 ROLLBACK_COMMAND_TIMEOUT = 120.0  # seconds; the module's default command_timeout
 MAIN = "main"  # the one certificate of every service but webbridge3 (which has https and c2w)
 # The Call Bridge status names no TLS port; its SIP TLS listener (5061 by default) presents the `callbridge certs`
@@ -123,7 +126,7 @@ def service_certs_argument_spec() -> dict:
 
 SERVICE_CERTS_RULES: dict[str, Any] = {
     "required_one_of": [("key", "key_src"), ("cert", "cert_src")],
-    "required_together": [("c2w_key", "c2w_cert")],
+    # c2w_key/c2w_key_src go with c2w_cert/c2w_cert_src in any of the four pairings: request_files checks that.
 }
 
 
@@ -242,10 +245,10 @@ def request_files(params: dict[str, Any], service: Service) -> dict[str, NodeFil
         name, src = params.get(option), params.get(src_option)
         if name is None and src is None:
             continue
-        if option in C2W_OPTIONS and service.name != "webbridge3":
+        if option in C2W_OPTIONS and service.name not in C2W_SERVICES[option]:
             raise MmpValidationError(
-                "%s applies to webbridge3 only (its Call Bridge to web bridge side); %s has one certificate"
-                % (option if name is not None else src_option, service.name)
+                "%s applies to %s only (the Call Bridge to web bridge link); %s has none"
+                % (option if name is not None else src_option, " and ".join(C2W_SERVICES[option]), service.name)
             )
         if name is not None:
             validate_file_name(name, option)
@@ -272,7 +275,10 @@ def request_files(params: dict[str, Any], service: Service) -> dict[str, NodeFil
             normalized=normalized,
         )
     if service.name == "webbridge3" and ("c2w_key" in files) != ("c2w_cert" in files):
-        raise MmpValidationError("c2w_key and c2w_cert go together (webbridge3 c2w certs <key> <fullchain>)")
+        raise MmpValidationError(
+            "c2w_key and c2w_cert go together (webbridge3 c2w certs <key> <fullchain>): give both, each as a node "
+            "file name or as its *_src controller file"
+        )
     return files
 
 
@@ -430,12 +436,17 @@ class ServiceCertificates:
         # A 3.x node knows the webbridge3 word (configured or not); 2.x answers it with "unknown command".
         self.major = 3 if "webbridge3" in statuses else 2
         get_service(self.name, self.major)
+        if self.name == "callbridge" and "c2w_trust" in self.files and self.major != 3:
+            raise MmpValidationError(
+                "%s: c2w_trust on callbridge is `callbridge trust c2w`, which exists on CMS 3.x only (this node runs "
+                "2.x, whose web bridge has no C2W link); leave c2w_trust out. callbridge was not touched." % self.node
+            )
         if self.name not in statuses:
             raise MmpCommandError("%s: the node did not show the status of %s" % (self.node, self.name))
         self.status = statuses[self.name]
         self.in_use = usage["files"]
         self.listing = set(self.session.listdir())
-        if self.name == "webbridge3":
+        if self.name in C2W_SERVICES["c2w_trust"]:
             self.current_trust = self.status.get("c2w_trust")
         for part, names in self._configured(self.status).items():
             self.current[part] = self._current_material(part, names)
@@ -484,9 +495,9 @@ class ServiceCertificates:
             self.desired["https"] = Material("https", self.files["key"], self.files["cert"])
             if "c2w_key" in self.files:
                 self.desired["c2w"] = Material("c2w", self.files["c2w_key"], self.files["c2w_cert"])
-            self.trust = self.files.get("c2w_trust")
         else:
             self.desired[MAIN] = Material(MAIN, self.files["key"], self.files["cert"], self.files.get("bundle"))
+        self.trust = self.files.get("c2w_trust")
 
     def _compose_full_chain(self) -> None:
         """webbridge3 takes one full chain file [H, S2/S29]: the certificate with the bundle appended."""
@@ -714,7 +725,7 @@ class ServiceCertificates:
                 service_certs(self.name, m.key.name, m.cert.name, bundle, part=None if part == MAIN else part)
             )
         if self.trust_changed and self.trust is not None:
-            certs_commands.append(webbridge3_c2w_trust(self.trust.name))
+            certs_commands.append(c2w_trust(self.name, self.trust.name))
         if self.p["tls_check"]:
             self._probe_before(bool(certs_commands))
         if certs_commands:
@@ -977,7 +988,7 @@ class ServiceCertificates:
                         )
                     )
             if previous_trust:
-                restore.append(webbridge3_c2w_trust(previous_trust))
+                restore.append(c2w_trust(self.name, previous_trust))
             if "disable" in self.service.sequence:
                 sequence = outage_sequence(self.name, restore) if restore else [self.name + " enable"]
                 if not self._running(status) and sequence[0].endswith(" disable"):

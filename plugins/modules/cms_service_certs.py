@@ -105,11 +105,16 @@ options:
     type: path
   c2w_trust:
     description:
-      - V(webbridge3) only. Bundle the web bridge trusts Call Bridges by (C(webbridge3 c2w trust <bundle>)).
-      - When the Call Bridges' certificates move to another CA, this bundle must hold that CA before they switch.
+      - V(webbridge3) and V(callbridge) only: the two ends of the C2W (Call Bridge to web bridge) link trust each other.
+      - On V(webbridge3), the bundle the web bridge trusts Call Bridges by (C(webbridge3 c2w trust <bundle>)).
+      - On V(callbridge) (CMS 3.x), the certificates the Call Bridge trusts the web bridges' C2W side by
+        (C(callbridge trust c2w <bundle>); Cisco's example gives the web bridge's full chain). Applied with the
+        Call Bridge's C(restart), together with new certificates when they change too.
+      - When the certificates of one end move to another CA, the other end's trust must hold that CA before they
+        switch.
     type: str
   c2w_trust_src:
-    description: V(webbridge3) only. Controller file of the C2W trust bundle.
+    description: V(webbridge3) and V(callbridge) only. Controller file of the C2W trust bundle.
     type: path
   names:
     description:
@@ -212,6 +217,11 @@ parts:
   description: Per certificate slot (C(main); webbridge3 C(https), C(c2w)), C(changed), C(before) and C(after).
   returned: always
   type: dict
+c2w_trust:
+  description: The C2W trust store file, C(before) and C(after), and whether it C(changed).
+  returned: when O(c2w_trust) or O(c2w_trust_src) is given
+  type: dict
+  sample: {"before": "cms1-2025-fullchain.cer", "after": "cms1-2027-fullchain.cer", "changed": true}
 outage_seconds:
   description: Measured seconds the service was down (from the disable or restart to the end of the enable or
     restart), rollback included. 0 without a change.

@@ -236,7 +236,10 @@ def test_service_guide_demo_rolls_new_certificates_out_and_a_second_run_changes_
     assert shown == loaded
     generate, rollout = command_lines(SERVICE_DOC, "demo-commands", "ansible-playbook")
     assert generate[-1] == "playbooks/generate_csrs.yml" and rollout[-1] == "playbooks/service_certs.yml"
-    services = [s["service"] for s in shown["service_certs_services"]]
+    entries = shown["service_certs_services"]
+    # Every TLS endpoint of the node is renewed: each service, and webbridge3's C2W side too.
+    services = [s["service"] for s in entries] + [s["service"] + "-c2w" for s in entries if "c2w_key" in s]
+    assert sorted(services) == sorted(lab.status()["nodes"]["cms1"]["services"])
     before = {s: x509.fingerprint(served(lab, "cms1", s)) for s in services}
 
     ok(ansible_playbook(site, lab, generate))
@@ -248,6 +251,9 @@ def test_service_guide_demo_rolls_new_certificates_out_and_a_second_run_changes_
     for service in services:
         leaf = served(lab, "cms1", service, cafile=root)  # the chain verifies up to the lab CA's root
         assert x509.fingerprint(leaf) == signed != before[service], service
+    # Both ends of the C2W link trust the lab CA now (callbridge trust c2w, webbridge3 c2w trust).
+    state = lab.node_state("cms1")["services"]
+    assert state["callbridge"]["c2w_trust"] == state["webbridge3"]["c2w_trust"] == "ca-bundle.cer"
     # The guide's check by hand, as printed, at every service port: the chain verifies up to the lab's root.
     (openssl,) = [line for line in example(SERVICE_DOC, "openssl-check").splitlines() if line.startswith("openssl")]
     cert = x509.load_certs((lab.dir / "pki" / "cms1" / "cms1-renewal.cer").read_bytes())[0]

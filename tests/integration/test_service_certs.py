@@ -933,6 +933,112 @@ def test_webbridge3_c2w_certificate_and_trust_bundle(lab: SimLab, ca: TestCA, pl
     assert len(outage_windows(lab, "cms1", "webbridge3", start)) == 1
 
 
+# ---- the Call Bridge's C2W trust store (callbridge trust c2w) ----------------------------------------------------
+CALLBRIDGE_NOW = {"key": "cms1-2025.key", "cert": "cms1-2025.cer", "bundle": "ca-bundle-2025.cer"}
+
+
+def test_callbridge_learns_new_c2w_trust_with_one_restart_and_keeps_it(
+    lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
+) -> None:
+    wb = ca.leaf("cms1-c2w-2027", [fqdn("cms1")])
+    fullchain = ca.write("cms1-c2w-2027-fullchain.cer", wb.cert.read_bytes() + ca.bundle.read_bytes())
+    task = {
+        **CALLBRIDGE_NOW,
+        "service": "callbridge",
+        "c2w_trust_src": str(fullchain),
+        "tls_port": port(lab, "cms1", "callbridge"),
+    }
+    start = time.time()
+    run = playbook(lab, play([task, task]))
+    first, second = ok(run, "cms1", "t0"), ok(run, "cms1", "t1")
+    # Only the trust store changes: the certificates stay, the Call Bridge restarts once to read it.
+    assert first["changed"] is True
+    assert first["commands"] == ["callbridge trust c2w cms1-c2w-2027-fullchain.cer", "callbridge restart"]
+    assert first["c2w_trust"] == {
+        "before": "cms1-2025-fullchain.cer",
+        "after": "cms1-c2w-2027-fullchain.cer",
+        "changed": True,
+    }
+    assert config(lab, "cms1", "callbridge")["c2w_trust"] == "cms1-c2w-2027-fullchain.cer"
+    assert config(lab, "cms1", "callbridge")["cert"] == "cms1-2025.cer"
+    assert second["changed"] is False and second["commands"] == []
+    assert service_commands_since(lab, "cms1", start) == [
+        "callbridge trust c2w cms1-c2w-2027-fullchain.cer",
+        "callbridge restart",
+    ]
+    assert (lab.files_dir("cms1") / "cms1-2025-fullchain.cer").exists()  # the old trust file stays
+
+
+def test_callbridge_certificate_and_c2w_trust_change_in_one_restart_and_roll_back_together(
+    lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
+) -> None:
+    leaf = ca.leaf("cms1-2027", [fqdn("cms1")])
+    fullchain = ca.write("cms1-2027-fullchain.cer", leaf.cert.read_bytes() + ca.bundle.read_bytes())
+    task = {
+        "service": "callbridge",
+        "key_src": str(leaf.key),
+        "cert_src": str(leaf.cert),
+        "bundle_src": str(ca.bundle),
+        "c2w_trust_src": str(fullchain),
+        "tls_port": port(lab, "cms1", "callbridge"),
+    }
+    lab.ctl(faults={"cms1": {"fail_command": {"match": "callbridge restart", "output": "FAILURE: restart failed"}}})
+    run = playbook(lab, play([task]))
+    result = failed(run, "cms1", "t0")
+    assert result["rolled_back"] is True
+    assert result["commands"][:3] == [
+        "callbridge certs cms1-2027.key cms1-2027.cer ca-bundle-test.cer",
+        "callbridge trust c2w cms1-2027-fullchain.cer",
+        "callbridge restart",
+    ]
+    after_rollback = config(lab, "cms1", "callbridge")
+    assert (after_rollback["cert"], after_rollback["c2w_trust"]) == ("cms1-2025.cer", "cms1-2025-fullchain.cer")
+
+    run = playbook(lab, play([task]))  # the fault is spent: the same task now goes through
+    result = ok(run, "cms1", "t0")
+    assert result["commands"] == [
+        "callbridge certs cms1-2027.key cms1-2027.cer ca-bundle-test.cer",
+        "callbridge trust c2w cms1-2027-fullchain.cer",
+        "callbridge restart",
+    ]
+    assert served(lab, "cms1", "callbridge") == leaf.fingerprint
+    assert config(lab, "cms1", "callbridge")["c2w_trust"] == "cms1-2027-fullchain.cer"
+
+
+def test_c2w_options_are_refused_where_the_service_has_no_such_side(lab: SimLab, playbook: Callable[..., Run]) -> None:
+    start = time.time()
+    run = playbook(
+        lab,
+        play(
+            [
+                {**CALLBRIDGE_NOW, "service": "callbridge", "c2w_key": "x.key", "c2w_cert": "x.cer"},
+                {**CALLBRIDGE_NOW, "service": "webadmin", "c2w_trust": "ca-bundle-2025.cer"},
+                {
+                    "service": "webbridge3",
+                    "key": "cms1-2025.key",
+                    "cert": "cms1-2025-fullchain.cer",
+                    "c2w_key": "a.key",
+                },
+            ]
+        ),
+    )
+    assert "c2w_key applies to webbridge3 only" in failed(run, "cms1", "t0")["msg"]
+    assert "c2w_trust applies to webbridge3 and callbridge only" in failed(run, "cms1", "t1")["msg"]
+    assert "c2w_key and c2w_cert go together" in failed(run, "cms1", "t2")["msg"]
+    assert service_commands_since(lab, "cms1", start) == []
+
+
+def test_callbridge_c2w_trust_is_refused_on_a_2x_node(
+    make_lab: Callable[..., SimLab], playbook: Callable[..., Run]
+) -> None:
+    lab = make_lab(nodes=1, cms_version="2")
+    start = time.time()
+    run = playbook(lab, play([{**CALLBRIDGE_NOW, "service": "callbridge", "c2w_trust": "ca-bundle-2025.cer"}]))
+    msg = failed(run, "cms1", "t0")["msg"]
+    assert "`callbridge trust c2w`, which exists on CMS 3.x only" in msg and "leave c2w_trust out" in msg
+    assert service_commands_since(lab, "cms1", start) == []
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line tool")
 def test_openssl_s_client_sees_the_new_certificate_after_the_module_ran(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
