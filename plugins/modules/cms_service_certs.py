@@ -105,7 +105,8 @@ options:
     type: path
   c2w_trust:
     description:
-      - V(webbridge3) and V(callbridge) only: the two ends of the C2W (Call Bridge to web bridge) link trust each other.
+      - V(webbridge3) and V(callbridge) only. The two ends of the C2W (Call Bridge to web bridge) link trust each
+        other.
       - On V(webbridge3), the bundle the web bridge trusts Call Bridges by (C(webbridge3 c2w trust <bundle>)).
       - On V(callbridge) (CMS 3.x), the certificates the Call Bridge trusts the web bridges' C2W side by
         (C(callbridge trust c2w <bundle>); Cisco's example gives the web bridge's full chain). Applied with the
