@@ -462,6 +462,7 @@ def test_awx_configuration_of_the_doc_loads_the_shipped_type_and_asks_no_secret(
         assert not set(inventory_object["variables"]) & (LOGIN_VARS | {"cms_known_hosts"})
     templates = doc_job_templates()
     assert sorted(templates) == [
+        "CMS - certificate report",
         "CMS - database cluster certificates",
         "CMS - generate CSRs",
         "CMS - service certificate rollout",
@@ -506,6 +507,35 @@ def test_generate_csrs_job_template_of_the_doc_runs_from_the_project_checkout(
         assert (pki_dir / node / f"{node}-awx.csr").read_text().startswith("-----BEGIN CERTIFICATE REQUEST-----")
         assert (pki_dir / node / f"{node}-awx.cer").is_file()
         assert (lab.files_dir(node) / f"{node}-awx.key").is_file()
+    assert leaks(pdd, {"the MMP password": lab.password}) == []
+
+
+def test_certificate_report_job_template_of_the_doc_writes_the_report_on_the_volume(
+    tmp_path: Path, lab: SimLab, runner_env: None
+) -> None:
+    template = doc_job_templates()["CMS - certificate report"]
+    report_dir = tmp_path / "pki-volume" / "cert_report"  # the doc's /srv/cms-pki/cert_report, kept after the job
+    answers = {"cert_report_warning_days": 400}  # what the launcher typed: amber for a year and more
+    job_vars = template["extra_vars"] | {"cert_report_dir": str(report_dir)} | survey_defaults(template) | answers
+    credential = {"username": "admin", "password": lab.password}
+
+    run, pdd = awx_job(tmp_path, lab, template["playbook"], credential, job_vars)
+
+    stdout = (pdd / "artifacts" / "42" / "stdout").read_text()
+    assert run.status == "successful" and run.rc == 0, stdout[-3000:]
+    report = json.loads((report_dir / "cert_report.json").read_text())
+    assert report["thresholds"] == {"critical_days": 14, "warning_days": 400, "timeline_days": 365}
+    nodes = [node for cluster in report["clusters"] for node in cluster["nodes"]]
+    assert sorted(node["name"] for node in nodes) == list(NODES)
+    assert all(node["status"] == "ok" for node in nodes) and report["summary"]["reachable"] == len(NODES)
+    # The survey's threshold is the one applied: everything in use that ends within 400 days is amber or red.
+    assert report["timeline"] and report["summary"]["certificates"]["warning"] > 0
+    for entry in report["timeline"]:
+        assert entry["urgency"] == (
+            "ok" if entry["days_left"] > 400 else "critical" if entry["days_left"] <= 14 else "warning"
+        ), entry
+    assert (report_dir / "cert_report.html").read_text().startswith("<!DOCTYPE html>")
+    assert "cms_certificate_expiry_timestamp_seconds{" in (report_dir / "cms_certificates.prom").read_text()
     assert leaks(pdd, {"the MMP password": lab.password}) == []
 
 
