@@ -8,8 +8,10 @@ values or the controller's files. Rows already proven elsewhere are listed in do
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+import re
 import stat
 import subprocess
 import textwrap
@@ -638,3 +640,28 @@ def test_no_private_key_material_appears_in_output_returned_values_or_controller
     lab_dir = flows.lab.dir
     left = [p for p in lab_dir.rglob("*.key") if p.relative_to(lab_dir).parts[0] not in SIMULATOR_DIRS]
     assert sorted(left) == sorted(p for p in key_copies if p.suffix == ".key")
+
+
+# =====================================================================================================================
+# The table itself
+# =====================================================================================================================
+def test_every_test_the_reliability_table_names_exists() -> None:
+    """A row of docs/reliability.md that names a test which is not there would prove nothing."""
+    table = (REPO_ROOT / "docs" / "reliability.md").read_text()
+    named = set(re.findall(r"`(test_\w+\.py)::(test_\w+)`", table))
+    assert len(named) >= 30, named
+    missing = []
+    for file_name, test_name in sorted(named):
+        path = REPO_ROOT / "tests" / "integration" / file_name
+        defined = (
+            {
+                node.name
+                for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+            }
+            if path.is_file()
+            else set()
+        )
+        if test_name not in defined:
+            missing.append(f"{file_name}::{test_name}")
+    assert missing == []
