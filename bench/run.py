@@ -76,6 +76,14 @@ def intrinsic_outage(service: str, timings: dict[str, float]) -> float:
 def service_vars(suffix: str, serial: int) -> dict[str, Any]:
     return {
         "service_certs_serial": serial,
+        # The lab inventory's services without webbridge3's C2W side and the C2W trust stores: the baseline script
+        # types the same commands as the playbook, one certificate per service.
+        "service_certs_services": [
+            {"service": "webadmin"},
+            {"service": "callbridge"},
+            {"service": "webbridge3", "names": ["join.{{ cms_domain }}"]},
+            {"service": "turn"},
+        ],
         "service_certs_defaults": {
             "key": "{{ inventory_hostname }}-%s.key" % suffix,
             "cert_src": "{{ cms_pki_dir }}/{{ inventory_hostname }}/{{ inventory_hostname }}-%s.cer" % suffix,
