@@ -29,36 +29,16 @@ from tests.integration.test_service_certs import (
 
 NODES = ("cms1", "cms2", "cms3")
 SERVICES = ("webadmin", "callbridge", "webbridge3", "turn")
+
+
 # The group variables the demo needs (proposed for inventory/lab/group_vars/cms.yml).
-LAB_GROUP_VARS = """
-cms_pki_dir: "{{ cms_known_hosts | dirname }}/pki"
-cms_csr_suffix: renewal
-cms_csr_join_names: ["join.{{ cms_domain }}"]
-cms_csr_lab_ca: true
-service_certs_defaults:
-  key: "{{ inventory_hostname }}-renewal.key"
-  cert_src: "{{ cms_pki_dir }}/{{ inventory_hostname }}/{{ inventory_hostname }}-renewal.cer"
-  bundle_src: "{{ cms_pki_dir }}/lab-ca/ca-bundle.cer"
-service_certs_names: ["{{ cms_fqdn }}"]
-service_certs_services:
-  - service: webadmin
-  - service: callbridge
-  - service: webbridge3
-    names: ["join.{{ cms_domain }}"]
-  - service: turn
-"""
-
-
 @pytest.fixture
-def demo(tmp_path: Path, playbook: Callable[..., Run]) -> Callable[..., Run]:
-    """``demo(lab, playbook_name, **kwargs)``: run playbooks/<name>.yml with the lab inventory and the demo's vars."""
-    inventory = tmp_path / "demo-inventory"
-    (inventory / "group_vars").mkdir(parents=True)
-    (inventory / "hosts.yml").write_text("all:\n  children:\n    cms:\n")
-    (inventory / "group_vars" / "cms.yml").write_text(LAB_GROUP_VARS)
+def demo(playbook: Callable[..., Run]) -> Callable[..., Run]:
+    """``demo(lab, playbook_name, **kwargs)``: run playbooks/<name>.yml as ``make demo`` does, with the lab's
+    inventory and the demo's variables (inventory/lab/group_vars/cms.yml)."""
 
     def run(lab: SimLab, name: str, **kwargs: Any) -> Run:
-        inventories = (str(lab.dir / "inventory.yml"), str(REPO_ROOT / "inventory" / "lab"), str(inventory))
+        inventories = (str(lab.dir / "inventory.yml"), str(REPO_ROOT / "inventory" / "lab"))
         return playbook(lab, REPO_ROOT / "playbooks" / f"{name}.yml", inventories=inventories, **kwargs)
 
     return run
@@ -142,6 +122,10 @@ def test_the_demo_rolls_new_certificates_to_every_service_of_every_node_then_a_s
     assert len(lines) == 12
     assert lines[0].startswith("cms1 webadmin: changed, cms1-2025.cer (")
     assert "-> cms1-renewal.cer (" in lines[0] and ", outage " in lines[0]
+    # Both ends of the C2W link moved to the lab CA, and the summary says so.
+    assert lines[1].startswith("cms1 callbridge: changed")
+    assert lines[1].endswith("; C2W trust cms1-2025-fullchain.cer -> ca-bundle.cer")
+    assert lines[2].endswith("; C2W trust ca-bundle-2025.cer -> ca-bundle.cer") and "trust" not in lines[0]
     assert lines[-1].startswith("cms3 turn: changed")
 
     again_start = time.time()
