@@ -16,6 +16,9 @@ description:
     (C(ca-bundle.cer), the issuing CA then the root CA, one trailing newline).
   - With O(csr), signs that CSR into O(dest) (subject and SAN copied from the CSR; a CSR without SAN gets its CN as
     SAN, since TLS clients match the SAN only), and optionally writes the full chain to O(fullchain_dest).
+  - Or, with O(ca_key_src) and O(ca_chain_src), signs with a CA you keep elsewhere (for example the CA key of the
+    AWX credential of this collection, which a job gets as C(cms_ca_key_file)). That key is read where it is and
+    never copied; O(path) then only receives the bundle (C(ca-bundle.cer)) and the root (C(root-ca.cer)).
   - Idempotent. An existing O(dest) signed by this CA for the CSR's key, subject and SAN, with more than
     O(renew_within_days) days left, is kept.
   - B(Not a production CA.) It has no revocation, no policy and keeps its keys in plain files. Run it where the
@@ -42,6 +45,16 @@ options:
     description: Validity of the CA certificates when they are created.
     type: int
     default: 3650
+  ca_key_src:
+    description:
+      - Private key (PEM, unencrypted) of an existing issuing CA to sign with, instead of the CA under O(path).
+      - Read in place, never copied. Goes with O(ca_chain_src).
+    type: path
+  ca_chain_src:
+    description:
+      - The certificate of that issuing CA, then its issuers up to the root CA (the CMS bundle layout). It must
+        match O(ca_key_src), be a CA certificate and be valid now.
+    type: path
   csr:
     description: PEM CSR file to sign.
     type: path
@@ -85,7 +98,7 @@ root_cert:
   returned: always
   type: str
 ca_created:
-  description: Whether the CA was created by this call.
+  description: Whether the CA was created by this call (never with O(ca_key_src)).
   returned: always
   type: bool
 dest:
@@ -128,8 +141,11 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (  # no
     HAS_CRYPTOGRAPHY,
     cert_info,
     certs_to_pem,
+    check_chain_order,
     csr_info,
+    describe,
     issued_by,
+    key_matches_cert,
     load_certificates,
     load_csr,
     load_private_key,
@@ -284,12 +300,73 @@ def _up_to_date(dest: str, csr: Any, issuing: Any, renew_within_days: int) -> di
     return None
 
 
+def _own_ca(module: Any, path: str, p: dict[str, Any], result: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """The CA under ``path``, created on first use: its issuing key and chain (issuing CA, root CA)."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    # Several hosts sign at once (one task per host); one lock keeps them from creating two CAs.
+    with open(os.path.join(path, ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(os.path.join(path, ISSUING + ".key")):
+            result["changed"] = result["ca_created"] = True
+            if module.check_mode:
+                if p["csr"]:
+                    result.update(dest=p["dest"], signed=True)
+                module.exit_json(**result)
+            _create_ca(path, p["name"], p["ca_days"])
+        issuing = load_certificates(_read(os.path.join(path, ISSUING + ".cer")), ISSUING + ".cer")[0]
+        issuing_key = load_private_key(_read(os.path.join(path, ISSUING + ".key")), ISSUING + ".key")
+        root = load_certificates(_read(os.path.join(path, ROOT + ".cer")), ROOT + ".cer")[0]
+    return issuing_key, [issuing, root]
+
+
+def _external_ca(module: Any, path: str, key_src: str, chain_src: str, result: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """A CA kept elsewhere: its key read in place (never copied), its chain checked; ``path`` gets the bundle and
+    the root so that the rollout finds them where it finds the lab CA's."""
+    key = load_private_key(_read(key_src), "ca_key_src %s" % key_src)
+    chain = load_certificates(_read(chain_src), "ca_chain_src %s" % chain_src)
+    problems = []
+    order = check_chain_order(chain, require_root=True)
+    if order is not None:
+        problems.append("ca_chain_src %s is not the CA certificate followed by its issuers: %s" % (chain_src, order))
+    if not key_matches_cert(key, chain[0]):
+        problems.append(
+            "ca_key_src %s is not the key of %s, the first certificate of ca_chain_src: give the CA's own key"
+            % (key_src, describe(chain[0]))
+        )
+    try:
+        is_ca = chain[0].extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        problems.append("%s is not a CA certificate (no basicConstraints CA:TRUE): it cannot sign" % describe(chain[0]))
+    info = cert_info(chain[0])
+    if info["expired"] or info["not_yet_valid"]:
+        problems.append("%s is not valid now (%s to %s)" % (describe(chain[0]), info["not_before"], info["not_after"]))
+    if problems:
+        module.fail_json(msg="the CA of ca_key_src/ca_chain_src cannot sign: " + "; ".join(problems))
+    wanted = {BUNDLE: certs_to_pem(chain), ROOT + ".cer": certs_to_pem(chain[-1:])}
+    for name, data in wanted.items():
+        target = os.path.join(path, name)
+        try:
+            same = _read(target) == data
+        except OSError:
+            same = False
+        if not same:
+            result["changed"] = True
+            if not module.check_mode:
+                os.makedirs(path, mode=0o700, exist_ok=True)
+                _write(target, data, 0o644)
+    return key, chain
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
             "name": {"type": "str", "default": "cisco_cms.mmp Lab"},
             "ca_days": {"type": "int", "default": 3650},
+            "ca_key_src": {"type": "path", "no_log": False},
+            "ca_chain_src": {"type": "path"},
             "csr": {"type": "path"},
             "dest": {"type": "path"},
             "fullchain_dest": {"type": "path"},
@@ -297,6 +374,7 @@ def main() -> None:
             "renew_within_days": {"type": "int", "default": 30},
         },
         required_by={"csr": ("dest",), "fullchain_dest": ("csr",)},
+        required_together=[("ca_key_src", "ca_chain_src")],
         supports_check_mode=True,
     )
     if not HAS_CRYPTOGRAPHY:
@@ -310,20 +388,11 @@ def main() -> None:
         "ca_created": False,
     }
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        # Several hosts sign at once (one task per host); one lock keeps them from creating two CAs.
-        with open(os.path.join(path, ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not os.path.exists(os.path.join(path, ISSUING + ".key")):
-                result["changed"] = result["ca_created"] = True
-                if module.check_mode:
-                    if p["csr"]:
-                        result.update(dest=p["dest"], signed=True)
-                    module.exit_json(**result)
-                _create_ca(path, p["name"], p["ca_days"])
-            issuing = load_certificates(_read(os.path.join(path, ISSUING + ".cer")), ISSUING + ".cer")[0]
-            issuing_key = load_private_key(_read(os.path.join(path, ISSUING + ".key")), ISSUING + ".key")
-            root = load_certificates(_read(os.path.join(path, ROOT + ".cer")), ROOT + ".cer")[0]
+        if p["ca_key_src"]:
+            issuing_key, chain = _external_ca(module, path, p["ca_key_src"], p["ca_chain_src"], result)
+        else:
+            issuing_key, chain = _own_ca(module, path, p, result)
+        issuing = chain[0]
         if not p["csr"]:
             module.exit_json(**result)
         csr = load_csr(_read(p["csr"]), p["csr"])
@@ -341,15 +410,15 @@ def main() -> None:
             info = cert_info(cert)
         cert = load_certificates(_read(p["dest"]), p["dest"])[0]
         if p["fullchain_dest"]:
-            chain = certs_to_pem([cert, issuing, root])
+            fullchain = certs_to_pem([cert, *chain])
             try:
-                unchanged = _read(p["fullchain_dest"]) == chain
+                unchanged = _read(p["fullchain_dest"]) == fullchain
             except OSError:
                 unchanged = False
             if not unchanged:
                 result["changed"] = True
                 if not module.check_mode:
-                    _write(p["fullchain_dest"], chain, 0o644)
+                    _write(p["fullchain_dest"], fullchain, 0o644)
             result["fullchain_dest"] = p["fullchain_dest"]
         result.update({k: info[k] for k in ("subject", "san", "not_after", "fingerprint_sha256")})
     except MmpError as exc:

@@ -42,6 +42,7 @@ from jinja2.exceptions import UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module import CONNECTION_VARS
+from tests.cmssim import x509
 from tests.cmssim.testing import SimLab
 from tests.integration.conftest import BIN, REPO_ROOT
 
@@ -508,6 +509,36 @@ def test_generate_csrs_job_template_of_the_doc_runs_from_the_project_checkout(
         assert (pki_dir / node / f"{node}-awx.cer").is_file()
         assert (lab.files_dir(node) / f"{node}-awx.key").is_file()
     assert leaks(pdd, {"the MMP password": lab.password}) == []
+
+
+def test_generate_csrs_job_signs_with_the_ca_key_of_the_credential_without_copying_it(
+    tmp_path: Path, lab: SimLab, runner_env: None
+) -> None:
+    template = doc_job_templates()["CMS - generate CSRs"]
+    pki_dir = tmp_path / "pki-volume"
+    seed = lab.dir / "seed-ca"
+    chain = tmp_path / "ca-volume" / "issuing-chain.cer"  # public: the issuing CA and its root, on a volume
+    chain.parent.mkdir()
+    chain.write_bytes((seed / "intermediate.crt").read_bytes() + (seed / "root.crt").read_bytes())
+    ca_key = (seed / "intermediate.key").read_text()
+    answers = {"cms_csr_suffix": "awx", "cms_csr_lab_ca": "true"}
+    job_vars = template["extra_vars"] | {"cms_pki_dir": str(pki_dir), "cms_lab_ca_chain": str(chain)}
+    job_vars |= survey_defaults(template) | answers
+    credential = {"username": "admin", "password": lab.password, "ca_key": ca_key}
+
+    run, pdd = awx_job(tmp_path, lab, template["playbook"], credential, job_vars)
+
+    stdout = (pdd / "artifacts" / "42" / "stdout").read_text()
+    assert run.status == "successful" and run.rc == 0, stdout[-3000:]
+    intermediate = x509.load_certs((seed / "intermediate.crt").read_bytes())[0]
+    for node in NODES:
+        cert = x509.load_certs((pki_dir / node / f"{node}-awx.cer").read_bytes())[0]
+        assert x509.issued_by(cert, intermediate), node
+    # The lab CA directory got the bundle and the root the rollout reads, and no key: the key lived only in the
+    # credential's 0600 file for the job.
+    assert sorted(p.name for p in (pki_dir / "lab-ca").iterdir()) == ["ca-bundle.cer", "root-ca.cer"]
+    assert not list(pki_dir.rglob("*.key"))
+    assert leaks(pdd, {"the MMP password": lab.password, "the CA key": _pem_body(ca_key)}) == []
 
 
 def test_certificate_report_job_template_of_the_doc_writes_the_report_on_the_volume(
