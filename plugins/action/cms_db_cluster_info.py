@@ -15,3 +15,5 @@ class ActionModule(CmsActionBase):
     module_rules = _dbcluster.INFO_RULES
     runner = staticmethod(_dbcluster.run_info)
     controller_paths = ("fetch_dest",)  # relative to the playbook's directory, like dest everywhere else
+    # The set check_certs checks is looked up as cms_db_cluster looks up the same set before it uploads it.
+    controller_sources = tuple("check_certs.%s_src" % key for key in _dbcluster.CERT_KEYS)

@@ -48,7 +48,8 @@ options:
   check_certs:
     description:
       - A certificate set to check as M(cisco_cms.mmp.cms_db_cluster) would before C(database cluster certs).
-        Each file is taken from its C(*_src) controller path when given, else from the node.
+        Each file is taken from its C(*_src) controller path when given (looked up like C(copy)'s C(src), as
+        M(cisco_cms.mmp.cms_db_cluster) looks up the same options), else from the node.
     type: dict
     suboptions:
       server_key:

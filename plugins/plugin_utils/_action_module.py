@@ -113,7 +113,8 @@ class CmsActionBase(ActionBase):
     #   ad-hoc working directory), as ansible.builtin.fetch resolves its dest, not to wherever ansible was started.
     # - Options naming a file to read and upload (controller_sources): looked up as ansible.builtin.copy looks up its
     #   src (the role's files/ and the role, the playbook's files/ and the playbook's directory), so a role can ship
-    #   its files; a path found nowhere stays as given and the module names it in its error.
+    #   its files; a path found nowhere stays as given and the module names it in its error. A suboption is named
+    #   with a dot (``check_certs.server_key_src``).
     controller_paths: ClassVar[tuple[str, ...]] = ("dest",)
     controller_sources: ClassVar[tuple[str, ...]] = ()
 
@@ -149,10 +150,12 @@ class CmsActionBase(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         for option in self.controller_sources:
-            value = self._task.args.get(option)
+            parent, _dot, name = option.rpartition(".")
+            holder = self._task.args.get(parent) if parent else self._task.args
+            value = holder.get(name) if isinstance(holder, dict) else None
             if isinstance(value, str) and value:
                 with contextlib.suppress(AnsibleError):
-                    self._task.args[option] = self._find_needle("files", value)
+                    holder[name] = self._find_needle("files", value)
         args = dict(self.connection_args(task_vars))
         args.update({k: v for k, v in self._task.args.items() if v is not None})
         for option in self.controller_paths:

@@ -200,8 +200,11 @@ def test_info_fetches_files_0600_into_a_0700_directory(
 def test_info_check_certs_reports_every_problem_of_a_bad_set(
     lab: SimLab, playbook: Callable[..., Any], tmp_path: Path
 ) -> None:
-    good = make_db_pki(tmp_path / "good", DB_FQDNS[0], DB_FQDNS, prefix="good")
-    other = make_db_pki(tmp_path / "other", DB_FQDNS[0], DB_FQDNS[:1], client_cn="pgclient", days=-1, prefix="bad")
+    # Named relative to the playbook's files/ (the playbook is written to tmp_path), as cms_db_cluster finds them.
+    good = make_db_pki(tmp_path / "files" / "good", DB_FQDNS[0], DB_FQDNS, prefix="good")
+    other = make_db_pki(
+        tmp_path / "files" / "other", DB_FQDNS[0], DB_FQDNS[:1], client_cn="pgclient", days=-1, prefix="bad"
+    )
     # A key of another set, a client certificate without postgres in its CN and expired, a server SAN short of
     # cms2/cms3, all against the CA of the good set.
     paths = {
@@ -218,7 +221,7 @@ def test_info_check_certs_reports_every_problem_of_a_bad_set(
         - name: check
           cisco_cms.mmp.cms_db_cluster_info:
             check_certs:
-{src_args(paths).replace("            ", "              ")}
+{src_args(paths, relative_to=tmp_path / "files").replace("            ", "              ")}
               server_cert_names: {DB_FQDNS}
 """,
             hosts="cms2",
