@@ -57,8 +57,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
     key_matches_cert,
     load_certificates,
     load_private_key,
-    normalize_bundle,
-    pem_blocks,
+    normalize_upload,
     san_covers,
     utcnow,
     verify_chain,
@@ -227,16 +226,6 @@ def cert_file_spec() -> dict[str, Any]:
     return spec
 
 
-def _normalize_upload(data: bytes, source: str, is_key: bool) -> bytes:
-    """What is uploaded: the PEM blocks only, LF line ends, one trailing newline (a file saved on Windows, with CRLF
-    or extra blank lines, uploads the same as its clean copy and compares equal to it on the node)."""
-    if is_key and not any(label.endswith("PRIVATE KEY") for label, _block in pem_blocks(data)):
-        raise MmpValidationError(
-            "%s holds no PEM private key ('-----BEGIN PRIVATE KEY-----' or '-----BEGIN RSA PRIVATE KEY-----')" % source
-        )
-    return normalize_bundle(data, source)
-
-
 def resolve_cert_files(params: dict[str, Any], what: str = "") -> dict[str, dict[str, Any]]:
     """``{role: {name, src, data}}`` for every certificate option given; raises on a bad or incomplete set.
 
@@ -260,7 +249,7 @@ def resolve_cert_files(params: dict[str, Any], what: str = "") -> dict[str, dict
                 raise MmpValidationError(
                     "%s%s_src %s cannot be read on the controller: %s" % (what, key, src, exc.strerror or exc)
                 ) from None
-            data = _normalize_upload(data, "%s%s_src %s" % (what, key, src), key.endswith("_key"))
+            data = normalize_upload(data, "%s%s_src %s" % (what, key, src), key.endswith("_key"))
         files[key] = {"name": name, "src": src, "data": data}
     by_name: dict[str, dict[str, Any]] = {}
     for key, entry in files.items():

@@ -72,8 +72,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
     key_matches_cert,
     load_certificates,
     load_private_key,
-    normalize_bundle,
-    pem_blocks,
+    normalize_upload,
     public_key_sha256,
     san_covers,
     utcnow,
@@ -89,7 +88,6 @@ SRC_OPTIONS = {
     "c2w_cert": "c2w_cert_src",
     "c2w_trust": "c2w_trust_src",
 }
-C2W_OPTIONS = ("c2w_key", "c2w_cert", "c2w_trust")
 # The services each C2W option applies to: webbridge3's C2W listener has a certificate and trusts Call Bridges; the
 # Call Bridge trusts the web bridges' C2W certificates (`callbridge trust c2w`, CMS 3.x).
 C2W_SERVICES = {"c2w_key": ("webbridge3",), "c2w_cert": ("webbridge3",), "c2w_trust": ("webbridge3", "callbridge")}
@@ -219,19 +217,6 @@ def _read_controller_file(path: str, option: str) -> bytes:
         ) from None
 
 
-def _normalize_upload(option: str, data: bytes, source: str) -> tuple[bytes, bool]:
-    """The content to upload: the PEM blocks only, LF line ends, exactly one trailing newline."""
-    if option.endswith("key"):
-        blocks = pem_blocks(data)
-        if not any(label.endswith("PRIVATE KEY") for label, _block in blocks):
-            raise MmpValidationError(
-                "%s %s holds no PEM private key ('-----BEGIN PRIVATE KEY-----' or '-----BEGIN RSA PRIVATE KEY-----')"
-                % (SRC_OPTIONS[option], source)
-            )
-    normalized = normalize_bundle(data, "%s %s" % (SRC_OPTIONS[option], source))
-    return normalized, normalized != data
-
-
 def _moved_name(name: str, data: bytes) -> str:
     """A name next to ``name`` that depends only on the content, so a second run finds the same file."""
     stem, ext = os.path.splitext(name)
@@ -245,7 +230,7 @@ def request_files(params: dict[str, Any], service: Service) -> dict[str, NodeFil
         name, src = params.get(option), params.get(src_option)
         if name is None and src is None:
             continue
-        if option in C2W_OPTIONS and service.name not in C2W_SERVICES[option]:
+        if option in C2W_SERVICES and service.name not in C2W_SERVICES[option]:
             raise MmpValidationError(
                 "%s applies to %s only (the Call Bridge to web bridge link); %s has none"
                 % (option if name is not None else src_option, " and ".join(C2W_SERVICES[option]), service.name)
@@ -255,7 +240,9 @@ def request_files(params: dict[str, Any], service: Service) -> dict[str, NodeFil
         if src is None:
             files[option] = NodeFile(option, str(name))
             continue
-        data, normalized = _normalize_upload(option, _read_controller_file(src, src_option), src)
+        raw = _read_controller_file(src, src_option)
+        data = normalize_upload(raw, "%s %s" % (src_option, src), option.endswith("key"))
+        normalized = data != raw
         if name is None:
             name = os.path.basename(src)
             try:
@@ -434,7 +421,7 @@ class ServiceCertificates:
         usage = read_usage(self.session)
         statuses = usage["services"]
         # A 3.x node knows the webbridge3 word (configured or not); 2.x answers it with "unknown command".
-        self.major = 3 if "webbridge3" in statuses else 2
+        self.major = usage["major"]
         get_service(self.name, self.major)
         if self.name == "callbridge" and "c2w_trust" in self.files and self.major != 3:
             raise MmpValidationError(

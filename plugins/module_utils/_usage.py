@@ -54,7 +54,9 @@ def service_files(status: dict[str, Any]) -> dict[str, str]:
 
 def read_usage(session: MmpSession, services: list[str] | None = None, database: bool = True) -> dict[str, Any]:
     """Status of every service the node has (a service its CMS release lacks answers "unknown command") and of
-    the database cluster; ``files`` maps each file name to the users that name it, e.g. ``webadmin key``."""
+    the database cluster; ``files`` maps each file name to the users that name it, e.g. ``webadmin key``; ``major``
+    is the CMS release the answers tell (3 when webbridge3 answers, 2 when it is an unknown command; None when
+    ``services`` held no service of one release only)."""
     statuses: dict[str, Any] = {}
     files: dict[str, list[str]] = {}
     names = services or list(SERVICES)
@@ -94,4 +96,4 @@ def read_usage(session: MmpSession, services: list[str] | None = None, database:
             for role, cert in (cluster.get("certificates") or {}).items():
                 if cert and cert.get("file"):
                     files.setdefault(cert["file"], []).append("database cluster %s" % role)
-    return {"services": statuses, "database_cluster": cluster, "files": files}
+    return {"services": statuses, "database_cluster": cluster, "files": files, "major": major}

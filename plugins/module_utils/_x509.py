@@ -105,6 +105,17 @@ def normalize_bundle(pem: bytes | str, source: str = "bundle") -> bytes:
     return ("\n".join(block for _label, block in blocks) + "\n").encode("ascii")
 
 
+def normalize_upload(data: bytes, source: str, is_key: bool) -> bytes:
+    """A controller file as it is uploaded: the PEM blocks only, LF line ends, one trailing newline (a file saved on
+    Windows, with CRLF or extra blank lines, uploads the same as its clean copy and compares equal to it on the
+    node). A key file must hold a private key."""
+    if is_key and not any(label.endswith("PRIVATE KEY") for label, _block in pem_blocks(data)):
+        raise MmpValidationError(
+            "%s holds no PEM private key ('-----BEGIN PRIVATE KEY-----' or '-----BEGIN RSA PRIVATE KEY-----')" % source
+        )
+    return normalize_bundle(data, source)
+
+
 def certs_to_pem(certs: list[Any]) -> bytes:
     """Certificates in the given order as one normalized PEM file (a chain: entity first, root last)."""
     _require()

@@ -345,18 +345,23 @@ def _external_ca(module: Any, path: str, key_src: str, chain_src: str, result: d
     if problems:
         module.fail_json(msg="the CA of ca_key_src/ca_chain_src cannot sign: " + "; ".join(problems))
     wanted = {BUNDLE: certs_to_pem(chain), ROOT + ".cer": certs_to_pem(chain[-1:])}
+    if not module.check_mode:
+        os.makedirs(path, mode=0o700, exist_ok=True)
     for name, data in wanted.items():
-        target = os.path.join(path, name)
-        try:
-            same = _read(target) == data
-        except OSError:
-            same = False
-        if not same:
-            result["changed"] = True
-            if not module.check_mode:
-                os.makedirs(path, mode=0o700, exist_ok=True)
-                _write(target, data, 0o644)
+        _keep_written(module, os.path.join(path, name), data, result)
     return key, chain
+
+
+def _keep_written(module: Any, target: str, data: bytes, result: dict[str, Any]) -> None:
+    """Write a public file (0644) unless it already holds ``data``."""
+    try:
+        if _read(target) == data:
+            return
+    except OSError:
+        pass
+    result["changed"] = True
+    if not module.check_mode:
+        _write(target, data, 0o644)
 
 
 def main() -> None:
@@ -410,15 +415,7 @@ def main() -> None:
             info = cert_info(cert)
         cert = load_certificates(_read(p["dest"]), p["dest"])[0]
         if p["fullchain_dest"]:
-            fullchain = certs_to_pem([cert, *chain])
-            try:
-                unchanged = _read(p["fullchain_dest"]) == fullchain
-            except OSError:
-                unchanged = False
-            if not unchanged:
-                result["changed"] = True
-                if not module.check_mode:
-                    _write(p["fullchain_dest"], fullchain, 0o644)
+            _keep_written(module, p["fullchain_dest"], certs_to_pem([cert, *chain]), result)
             result["fullchain_dest"] = p["fullchain_dest"]
         result.update({k: info[k] for k in ("subject", "san", "not_after", "fingerprint_sha256")})
     except MmpError as exc:
