@@ -9,8 +9,9 @@ CLI, so a newline or control character in a value would smuggle a second command
 would split one value into two words.  Validators raise ``MmpValidationError`` before anything is sent, with a
 message that names the bad value, the rule and the fix.
 
-Sources: CLI_REFERENCE.md (marks [H] seen verbatim in a Cisco transcript, [M], [GUESS]) and the TechNotes
-"Generate CSR and apply certificates to CMS" and "Renew expired database cluster certificates".
+Sources: docs/dev/mmp_reference.md (its #marks: [H] seen verbatim in a Cisco transcript, [M], [L], [GUESS]; its
+#sources: the S ids) and the TechNotes "Generate CSR and apply certificates to CMS" and "Renew expired database
+cluster certificates".
 """
 
 from __future__ import annotations
@@ -518,7 +519,7 @@ class Service:
     ``labels`` maps a normalized field to the status labels that show it (first one present wins);
     ``list_fields`` hold space-separated lists; ``secret_labels`` are never returned; ``status_guessed`` marks a
     status block no public transcript shows ([GUESS], the 2.x-only services).  ``sequence`` is the outage
-    sequence of PROCEDURES.md section 4, ``certs`` standing for the certs command(s).
+    sequence of docs/dev/mmp_reference.md#service-rules, ``certs`` standing for the certs command(s).
     """
 
     name: str
@@ -731,7 +732,7 @@ def outage_sequence(service: str, certs_commands: list[str]) -> list[str]:
     """The commands that apply ``certs_commands`` to a running service, in the TechNote's order.
 
     webadmin, webbridge, webbridge3, xmpp, turn: ``disable``, certs, ``enable``; callbridge: certs, ``restart``
-    (PROCEDURES.md section 4).
+    (docs/dev/mmp_reference.md#service-rules).
     """
     svc = get_service(service)
     if not certs_commands:

@@ -6,7 +6,7 @@
 
 Everything is decided from ``database cluster status`` as the node prints it (parsed by ``_parsers``): what the
 node is now (``observe``), what the wanted state needs (``_plan``), and when a transition has finished (``_wait``).
-Rules from TechNote 216549 and PROCEDURES.md section 5:
+Rules from TechNote 216549 and docs/dev/mmp_reference.md#db-cluster-rebuild:
 
 * certificates cannot change while clustering is enabled [H], so ``certs`` needs a node that was removed first;
 * ``remove``, ``initialize``, ``join`` (and [GUESS] ``connect``) ask ``(Y/n)`` and proceed only on a capital ``Y``

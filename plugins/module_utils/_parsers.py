@@ -4,7 +4,7 @@
 
 """Pure parsers: MMP output text in, plain dicts out.
 
-Tolerant by design (CLI_REFERENCE.md section 10): CRLF or LF, ANSI escapes, label padding of any width, the
+Tolerant by design (docs/dev/mmp_reference.md#marks): CRLF or LF, ANSI escapes, label padding of any width, the
 echoed command and prompts of a pasted transcript, Master/Slave and Primary/Replica wordings, missing lines
 (a missing line means "not set").  Where a shape is required and absent (empty or garbled output) they raise
 ``MmpParseError`` carrying the text, so the error shows what the node printed.

@@ -4,8 +4,8 @@
 
 """The service certificate verb set: the logic behind cms_service_certs.
 
-A service gets a new key, certificate and bundle the way the TechNote "Generate CSR and apply certificates to CMS"
-does it by hand (PROCEDURES.md section 4): files over SFTP, ``pki match`` and ``pki verify``, then
+A service gets a new key, certificate and bundle the way the TechNote "Generate CSR and apply certificates to CMS" does
+it by hand (docs/dev/mmp_reference.md#applying-certificates): files over SFTP, ``pki match`` and ``pki verify``, then
 ``<service> disable`` / ``<service> certs ...`` / ``<service> enable`` (``callbridge certs`` / ``callbridge restart``).
 On top of that, what a careful admin does in his head:
 

@@ -611,7 +611,10 @@ def database(node: core.Node, args: list[str], console: core.Console) -> None:
 # Seeding a new lab
 # ------------------------------------------------------------------------------------------------------------
 def seed(lab: core.Lab, spec: dict[str, Any]) -> None:
-    """A built-in-CA style PKI (PROCEDURES section 2) shared by every node, and a formed cluster when asked."""
+    """A built-in-CA style PKI shared by every node, and a formed cluster when asked.
+
+    The PKI is what docs/dev/mmp_reference.md#built-in-ca leaves behind.
+    """
     nodes = list(lab.nodes.values())
     if not nodes:
         return

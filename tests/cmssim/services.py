@@ -1,4 +1,4 @@
-"""The certificate-bearing services of a CMS node (CLI_REFERENCE section 3): webadmin, callbridge, turn, and
+"""The certificate-bearing services of a CMS node (docs/dev/mmp_reference.md#services): webadmin, callbridge, turn, and
 webbridge3 (3.x) or webbridge and xmpp (2.x), with their status outputs, setters, enable/disable/restart checks
 and real TLS listeners.
 
@@ -535,7 +535,8 @@ def _callbridge_listen(node: core.Node, args: list[str]) -> None:
 def _callbridge_trust(node: core.Node, args: list[str]) -> None:
     fields = {"cluster": "cluster_trust"}
     if node.major >= 3:
-        fields["c2w"] = "c2w_trust"  # `callbridge trust c2w` arrived with Web Bridge 3 (CLI_REFERENCE 7)
+        # `callbridge trust c2w` arrived with Web Bridge 3 (docs/dev/mmp_reference.md#cms-2x-and-3x).
+        fields["c2w"] = "c2w_trust"
     if not args or args[0] not in fields:
         raise _usage("callbridge")
     _trust(node, "callbridge", fields[args[0]], args[1:])

@@ -1,6 +1,6 @@
 """Every output shape and error string the simulator prints, in one table.
 
-Marks follow ``CLI_REFERENCE.md`` (shared/cms): **[H]** seen verbatim in a Cisco transcript, **[M]** one
+Marks follow ``docs/dev/mmp_reference.md#marks``: **[H]** seen verbatim in a Cisco transcript, **[M]** one
 non-Cisco source or a damaged transcript, **[GUESS]** not found anywhere: a plausible shape, to be replaced here
 (and only here) as soon as a real transcript shows the truth.  Verb modules import their strings from this file;
 no output text is written anywhere else in the simulator.
@@ -86,7 +86,8 @@ PKI_LIST_HEADER = "User supplied certificates and keys:"  # [H]
 PKI_CSR_PROGRESS = ("..............", "......")  # [H] OpenSSL-style progress dots; the count varies [M]
 PKI_CSR_CREATED = "Created key file {name}.key and CSR {name}.csr"  # [H]
 PKI_CSR_READY = "CSR file {name}.csr ready for download via SFTP"  # [H]
-PKI_CSR_KEY_BITS = 2048  # [GUESS] key size of `pki csr` / `pki selfsigned` (not found, CLI_REFERENCE 6.1)
+# [GUESS] key size of `pki csr` / `pki selfsigned` (not found: docs/dev/mmp_reference.md#key-sizes).
+PKI_CSR_KEY_BITS = 2048
 PKI_CSR_BAD_BASENAME = "ERROR: Invalid key/cert basename: {name}"  # [GUESS]
 PKI_CSR_NO_CN = "ERROR: CN must be specified"  # [GUESS]
 PKI_CSR_BAD_COUNTRY = "ERROR: Country must be a two letter code"  # [GUESS]
@@ -449,8 +450,9 @@ DB_USAGE = (  # [GUESS]
     "  database cluster connect <ip|fqdn>\n"
     "  database cluster remove"
 )
-# Status wordings: 2.x nodes speak Master/Slave, 3.x nodes Primary/Replica (CLI_REFERENCE 4.4; the release that
-# changed it is not established, the simulator switches on the major version).
+# Status wordings: 2.x nodes speak Master/Slave, 3.x nodes Primary/Replica
+# (docs/dev/mmp_reference.md#reading-the-status; the release that changed it is not established, the simulator switches
+# on the major version).
 DB_ROLE_WORDS = {2: {"primary": "Master", "replica": "Slave"}, 3: {"primary": "Primary", "replica": "Replica"}}
 DB_IN_SYNC = "( In Sync )"  # [H]
 DB_OUT_OF_SYNC = "( Out Of Sync )"  # [GUESS]

@@ -92,7 +92,8 @@ def test_full_rebuild_of_three_nodes_then_a_second_run_changes_nothing(
     assert target["server_key"] == f"dbserver-{serial}.key" and target["ca_cert"] == f"dbca-{serial}.crt"
     assert_healthy_on(lab, target, NODES3)
 
-    # PROCEDURES.md section 5 order: the replicas leave before the primary, initialize before any join.
+    # The order of docs/dev/mmp_reference.md#db-cluster-rebuild: the replicas leave before the primary, initialize
+    # before any join.
     started = {n: {e["kind"]: e["started"] for e in transitions(lab, n, since[n])} for n in NODES3}
     assert max(started["cms2"]["remove"], started["cms3"]["remove"]) < started["cms1"]["remove"]
     assert started["cms1"]["initialize"] < min(started["cms2"]["join"], started["cms3"]["join"])

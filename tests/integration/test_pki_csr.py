@@ -1,5 +1,5 @@
 """cms_pki_csr against the simulator: idempotence, check and diff mode, keys in use, removal, bad input, fetching,
-and the TechNote's section 1 (a CSR for every service, standalone and clustered) from the user guide."""
+and the TechNote's CSRs per service (TechNote 214618 step 2, standalone and clustered) from the user guide."""
 
 from __future__ import annotations
 
@@ -346,7 +346,7 @@ def test_injection_attempts_are_rejected_before_anything_is_sent(lab, playbook) 
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Done when: the TechNote's section 1 for every node of the lab, from the user guide's example
+# Done when: the TechNote's CSRs per service (214618 step 2) for every node of the lab, from the user guide's example
 # ------------------------------------------------------------------------------------------------------------
 def guide_playbook(marker: str) -> str:
     """The YAML block that follows ``marker`` in docs/pki.md: the tests run what the guide tells users to copy."""

@@ -4,8 +4,8 @@
 
 """The builders and parsers against the simulator's output, in process (no network).
 
-The simulator prints the [H] shapes of CLI_REFERENCE.md and its own [GUESS] shapes (tests/cmssim/shapes.py); these
-tests keep both sides of that contract in step.  tests/cmssim is not part of the built collection, so under
+The simulator prints the [H] shapes of docs/dev/mmp_reference.md and its own [GUESS] shapes (tests/cmssim/shapes.py);
+these tests keep both sides of that contract in step.  tests/cmssim is not part of the built collection, so under
 ``ansible-test units`` on the installed copy this module is skipped.
 """
 
