@@ -19,7 +19,6 @@ from typing import Any
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import run_with_session, with_connection
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
-    CONFIRM_RE,
     backup_files,
     backup_list,
     backup_rollback,
@@ -33,6 +32,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpValidationError,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import parse_backup_list, parse_backup_snapshot
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import CONFIRM_RE
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600

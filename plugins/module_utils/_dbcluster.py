@@ -38,7 +38,6 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     db_cluster_localnode,
     db_cluster_remove,
     db_cluster_status,
-    expects_confirmation,
     validate_address,
     validate_file_name,
     validate_interface,
@@ -50,6 +49,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpValidationError,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import parse_db_cluster_status, to_iso_utc
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import expects_confirmation
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,

@@ -20,7 +20,6 @@ from typing import Any
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import run_with_session, with_connection
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     csr_files,
-    find_error,
     normalize_san,
     pki_csr,
     pki_list,
@@ -46,6 +45,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
     parse_pki_list,
     parse_verify,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import find_error
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._usage import read_usage
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (

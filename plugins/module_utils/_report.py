@@ -23,16 +23,14 @@ import os
 import re
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import SERVICES
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import DATABASE_PARTS, MAIN_PART, SERVICES, Part
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import to_iso_utc
 
 SCHEMA = "cisco_cms.mmp.cert_report"
 SCHEMA_VERSION = 1
 URGENCIES = ("expired", "critical", "warning", "ok")
 DATABASE_SERVICE = "database_cluster"
-# database cluster certificate roles as ``database cluster status`` names them: (slot, key role, cert role).
-DATABASE_SLOTS = (("server", "server_key", "server_cert"), ("client", "client_key", "client_cert"))
-MAIN_SLOT = "main"
+MAIN_SLOT = MAIN_PART  # the report format's name for a part is "slot"
 ROLE_LABELS = {
     "cert": "certificate",
     "bundle": "CA bundle",
@@ -103,14 +101,19 @@ def _result(value: Any, what: str) -> tuple[dict[str, Any] | None, str | None, b
 # ------------------------------------------------------------------------------------------------------------
 # Which files each service uses
 # ------------------------------------------------------------------------------------------------------------
+def _part_use(part: Part, status: dict[str, Any]) -> dict[str, Any]:
+    """One part as the report shows it (its ``slot`` key keeps the report format's name for a part)."""
+    return {"slot": part.name, **part.files(status), "cert_role": part.cert_field}
+
+
 def service_uses(pki: dict[str, Any]) -> list[dict[str, Any]]:
     """What every service of a node uses, from a cms_pki_info result: in the node's service order, then the
     database cluster.
 
-    Each entry: ``name``, ``enabled`` (``None`` for a service without an Enabled line: callbridge), ``slots`` (each
-    ``slot``, ``key``, ``cert``, ``bundle``, ``cert_role``: the key/certificate pairs the service presents; webbridge3
-    has an ``https`` and a ``c2w`` slot, each a full chain without bundle) and ``trust`` (each ``role``, ``file``: what
-    it trusts others by).  A service with no file configured is left out.
+    Each entry: ``name``, ``enabled`` (``None`` for a service without an Enabled line: callbridge), ``slots`` (its
+    parts, each ``slot`` (the part's name), ``key``, ``cert``, ``bundle``, ``cert_role``: the key/certificate pairs
+    the service presents; webbridge3 has an ``https`` and a ``c2w`` part, each a full chain without bundle) and
+    ``trust`` (each ``role``, ``file``: what it trusts others by).  A service with no file configured is left out.
     """
     uses: list[dict[str, Any]] = []
     statuses = pki.get("services") or {}
@@ -118,51 +121,22 @@ def service_uses(pki: dict[str, Any]) -> list[dict[str, Any]]:
         status = statuses.get(name)
         if not isinstance(status, dict):
             continue
-        if service.cert_parts == ("",):
-            slots = [
-                {
-                    "slot": MAIN_SLOT,
-                    "key": status.get("key"),
-                    "cert": status.get("cert"),
-                    "bundle": status.get("bundle") if service.accepts_bundle else None,
-                    "cert_role": "cert",
-                }
-            ]
-        else:
-            slots = [
-                {
-                    "slot": part,
-                    "key": status.get(part + "_key"),
-                    "cert": status.get(part + "_cert"),
-                    "bundle": None,
-                    "cert_role": part + "_cert",
-                }
-                for part in service.cert_parts
-            ]
-        slots = [slot for slot in slots if slot["key"] or slot["cert"]]
+        parts = [_part_use(part, status) for part in service.parts]
+        parts = [part for part in parts if part["key"] or part["cert"]]
         trust = [
-            {"role": field, "file": value}
-            for field, value in sorted(status.items())
-            if field.endswith("trust") and isinstance(value, str) and value
+            {"role": field, "file": status[field]}
+            for field in sorted(service.trust_fields)
+            if isinstance(status.get(field), str) and status[field]
         ]
-        if slots or trust:
-            uses.append({"name": name, "enabled": status.get("enabled"), "slots": slots, "trust": trust})
+        if parts or trust:
+            uses.append({"name": name, "enabled": status.get("enabled"), "slots": parts, "trust": trust})
     cluster = pki.get("database_cluster") or {}
     certs = {role: (entry or {}).get("file") for role, entry in (cluster.get("certificates") or {}).items()}
-    db_slots = [
-        {
-            "slot": slot,
-            "key": certs.get(key),
-            "cert": certs.get(cert),
-            "bundle": certs.get("ca_cert"),
-            "cert_role": cert,
-        }
-        for slot, key, cert in DATABASE_SLOTS
-        if certs.get(key) or certs.get(cert)
-    ]
-    if db_slots:
+    db_parts = [_part_use(part, certs) for part in DATABASE_PARTS]
+    db_parts = [part for part in db_parts if part["key"] or part["cert"]]
+    if db_parts:
         enabled = cluster.get("status") == "enabled" if cluster.get("status") else None
-        uses.append({"name": DATABASE_SERVICE, "enabled": enabled, "slots": db_slots, "trust": []})
+        uses.append({"name": DATABASE_SERVICE, "enabled": enabled, "slots": db_parts, "trust": []})
     return uses
 
 

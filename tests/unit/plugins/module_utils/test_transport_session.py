@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils import _pki
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import prompt_re_for
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpAuthError,
     MmpCommandError,
@@ -26,6 +25,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpTimeout,
     MmpValidationError,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import prompt_re_for
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import (
     SECRET_MARK,
     MmpSession,
