@@ -331,3 +331,17 @@ def services_taking(option: str) -> list[str]:
     first (the web bridge, whose C2W side has a certificate as well as a trust store)."""
     takers = [service for service in SERVICES.values() if option in service.file_options]
     return [service.name for service in sorted(takers, key=lambda s: -len(s.file_options))]
+
+
+def tls_port_options(entry: dict[str, object], ports: dict[str, object]) -> dict[str, object]:
+    """The TLS port options of cms_service_certs for one service entry (``{service, tls_port?, c2w_tls_port?}``):
+    each part's own option when the entry gives it, else the port of the part's endpoint in ``ports`` (an
+    ``{endpoint: port}`` map such as the simulator's ``cms_tls_ports``).  Options without a port are left out."""
+    service = get_service(entry.get("service"))
+    options: dict[str, object] = {}
+    for part in service.parts:
+        if part.port_option in entry:
+            options[part.port_option] = entry[part.port_option]
+        elif ports.get(service.endpoint(part)) is not None:
+            options[part.port_option] = ports[service.endpoint(part)]
+    return options
