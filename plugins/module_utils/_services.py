@@ -162,7 +162,7 @@ class NodeFile:
 
 @dataclass
 class Material:
-    """The key, certificate (or full chain) and bundle of one certificate slot of a service."""
+    """The key, certificate (or full chain) and bundle of one certificate part of a service."""
 
     part: str
     key: NodeFile
@@ -436,7 +436,7 @@ class ServiceCertificates:
             self.current[part] = self._current_material(part, names)
 
     def _current_material(self, part: str, names: dict[str, str | None]) -> Material | None:
-        """The material a slot uses now, or None when it has no key/certificate or a file is gone or unreadable."""
+        """The material a part uses now, or None when it has no key/certificate or a file is gone or unreadable."""
         if not names["key"] or not names["cert"]:
             return None
         key_data, cert_data = self._download(names["key"]), self._download(names["cert"])

@@ -215,7 +215,7 @@ after:
   returned: always
   type: dict
 parts:
-  description: Per certificate slot (C(main); webbridge3 C(https), C(c2w)), C(changed), C(before) and C(after).
+  description: Per certificate part (C(main); webbridge3 C(https), C(c2w)), C(changed), C(before) and C(after).
   returned: always
   type: dict
 c2w_trust:
