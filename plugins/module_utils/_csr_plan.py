@@ -39,6 +39,10 @@ def names_list(value: Any, variable: str) -> list[str]:
         return []
     if isinstance(value, str):
         text = value.strip()
+        if text.startswith("{"):
+            raise MmpValidationError(
+                "%s must be a list of names, got the mapping %r; e.g. %s" % (variable, value, example)
+            )
         if text.startswith("["):
             try:
                 value = json.loads(text)

@@ -123,6 +123,7 @@ def test_a_list_given_as_a_string_is_accepted(value: Any, expected: list[str]) -
     "settings, message",
     [
         ({"join_names": {"a": 1}}, "cms_csr_join_names must be a list of names, got dict"),
+        ({"join_names": '{"a": 1}'}, "cms_csr_join_names must be a list of names, got the mapping"),
         ({"join_names": '["join.example.com"'}, "cms_csr_join_names '[\"join.example.com\"' looks like a list"),
         ({"extra_names": [1]}, "cms_csr_extra_names holds 1, which is not a name"),
         ({"services": ["webadmin", "streamer"]}, "cms_csr_services holds 'streamer', which is not a CMS service"),
