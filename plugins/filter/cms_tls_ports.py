@@ -22,7 +22,7 @@ options:
     type: dict
     required: true
   ports:
-    description: C({endpoint: port}).
+    description: "C({endpoint: port}), the TLS endpoints of the nodes."
     type: dict
     required: true
 author:
