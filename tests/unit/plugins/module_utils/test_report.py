@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The certificate report's data model and renderers, on hand-made cms_pki_info / cms_db_cluster_info results."""
+"""The certificate report's data model and renderers (the page's Jinja2 template included), on hand-made
+cms_pki_info / cms_db_cluster_info results."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from typing import Any
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._report import (
     build_report,
     in_use_checks,
-    prom_label_value,
-    render_html,
-    render_json,
-    render_prometheus,
     same_content,
     service_uses,
     urgency,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._report_render import (
+    prom_label_value,
+    render_json,
+    render_prometheus,
+)
+from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._report_html import RENDERERS, render_html
 
 UTC = datetime.UTC
 NOW = datetime.datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -264,13 +267,13 @@ def test_content_comparison_ignores_only_the_generation_time():
     next_day = build_report(fleet, NOW + datetime.timedelta(days=1), "T", 14, 45, 365)
     for kind, render in (("html", render_html), ("json", render_json), ("prometheus", render_prometheus)):
         written = render(report)
-        assert same_content(kind, later, written), kind
-        assert not same_content(kind, report_of([node("n1", pki=pki(5))]), written), kind
-        assert same_content(kind, report, None) is False
+        assert same_content(RENDERERS[kind], later, written), kind
+        assert not same_content(RENDERERS[kind], report_of([node("n1", pki=pki(5))]), written), kind
+        assert same_content(RENDERERS[kind], report, None) is False
     # A day later the days left differ: the HTML and JSON change, the Prometheus file (absolute times) does not.
-    assert not same_content("json", next_day, render_json(report))
-    assert not same_content("html", next_day, render_html(report))
-    assert same_content("prometheus", next_day, render_prometheus(report))
+    assert not same_content(RENDERERS["json"], next_day, render_json(report))
+    assert not same_content(RENDERERS["html"], next_day, render_html(report))
+    assert same_content(RENDERERS["prometheus"], next_day, render_prometheus(report))
 
 
 def test_json_is_stable_and_holds_whole_days_from_the_generation_time():
