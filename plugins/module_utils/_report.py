@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import SERVICES
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import SERVICES, service_enable, service_restart
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import to_iso_utc
 
 SCHEMA = "cisco_cms.mmp.cert_report"
@@ -294,6 +294,95 @@ def _node_database(db: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+# Words of a service's STATUS line (webadmin: ``webadmin running`` [H]; ``webadmin not running`` [GUESS]).
+_STOPPED_WORDS = ("not running", "stopped", "failed", "error")
+
+
+def _running(status: dict[str, Any] | None) -> bool | None:
+    """Whether the service's STATUS line says it runs: ``None`` without such a line (every service but webadmin)
+    or with wording this does not know, so that an unknown word raises no false alarm."""
+    state = (status or {}).get("state")
+    if not isinstance(state, str) or not state.strip():
+        return None
+    words = " ".join(state.lower().split())
+    if any(word in words for word in _STOPPED_WORDS):
+        return False
+    return True if words.endswith("running") else None
+
+
+def service_down(name: str, enabled: bool | None, running: bool | None) -> bool:
+    """A service that is disabled or stopped serves none of its certificates, whatever their health: an interrupted
+    rollout can leave it so, and nothing else in the report would show it. The database cluster's state is judged
+    by its own health (``_database_health``)."""
+    return name != DATABASE_SERVICE and (enabled is False or running is False)
+
+
+def _state_problem(name: str, enabled: bool | None, running: bool | None, status: dict[str, Any] | None) -> str | None:
+    if not service_down(name, enabled, running):
+        return None
+    if enabled is False:
+        return "%s: disabled, so it serves nothing; enable it (`%s` on the node)" % (name, service_enable(name))
+    if running is False:
+        start = service_restart(name) if "restart" in SERVICES[name].lifecycle else service_enable(name)
+        return "%s: enabled but not running (STATUS: %s); start it (`%s` on the node)" % (
+            name,
+            (status or {}).get("state"),
+            start,
+        )
+    return None
+
+
+def _build_service(
+    use: dict[str, Any],
+    status: dict[str, Any] | None,
+    certificates: dict[str, dict[str, Any]],
+    listed: set[str],
+    checks: tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]],
+    not_checked: str | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """One service of a node: its slots judged, one row per file it uses, its state; and its problems."""
+    problems: list[str] = []
+    slots = [_slot_health(slot, listed, checks[0], checks[1], not_checked) for slot in use["slots"]]
+    rows: list[tuple[str, str, str]] = []  # (slot, role, file)
+    for slot in slots:
+        if slot["cert"]:
+            rows.append((slot["slot"], slot["cert_role"], slot["cert"]))
+        if slot["bundle"]:
+            # One row per bundle, however many slots verify against it (the database cluster's CA).
+            rows.append(("", "ca_cert" if use["name"] == DATABASE_SERVICE else "bundle", slot["bundle"]))
+        problems += _slot_problems(use["name"], slot)
+    rows += [("", trust["role"], trust["file"]) for trust in use["trust"]]
+    files = []
+    for slot_name, role, file_name in _unique(rows):
+        files.append({"slot": slot_name, "role": role, "file": file_name, "present": file_name in certificates})
+        if file_name in certificates:
+            used = {"service": use["name"], "role": role}
+            if used not in certificates[file_name]["used_by"]:
+                certificates[file_name]["used_by"].append(used)
+        elif file_name not in listed:
+            problems.append("%s: %s (%s) is not on the node" % (use["name"], file_name, role))
+        else:
+            problems.append("%s: %s (%s) cannot be read as a certificate" % (use["name"], file_name, role))
+    running = _running(status)
+    state_problem = _state_problem(use["name"], use["enabled"], running, status)
+    if state_problem:
+        problems.append(state_problem)
+    service = {
+        "name": use["name"],
+        "enabled": use["enabled"],
+        "running": running,
+        "state_problem": state_problem,
+        "slots": slots,
+        "trust": use["trust"],
+        "files": files,
+        "urgency": worst([certificates[f["file"]]["urgency"] for f in files if f["present"]]),
+        "healthy": all(s["key_matches"] is not False and s["chain_verified"] is not False for s in slots)
+        and not any(f["file"] not in listed for f in files)
+        and state_problem is None,
+    }
+    return service, problems
+
+
 def build_node(node: dict[str, Any], now: datetime.datetime, thresholds: dict[str, int]) -> dict[str, Any]:
     """One node of the report from what the playbook gathered for it."""
     errors: list[str] = []
@@ -325,40 +414,13 @@ def build_node(node: dict[str, Any], now: datetime.datetime, thresholds: dict[st
         not_checked = (
             None if checks is not None else ("not checked: " + failures["checks"] if "checks" in failures else None)
         )
+        statuses = pki.get("services") or {}
         for use in service_uses(pki):
-            slots = [_slot_health(slot, listed, matches, verifies, not_checked) for slot in use["slots"]]
-            rows: list[tuple[str, str, str]] = []  # (slot, role, file)
-            for slot in slots:
-                if slot["cert"]:
-                    rows.append((slot["slot"], slot["cert_role"], slot["cert"]))
-                if slot["bundle"]:
-                    # One row per bundle, however many slots verify against it (the database cluster's CA).
-                    rows.append(("", "ca_cert" if use["name"] == DATABASE_SERVICE else "bundle", slot["bundle"]))
-                problems += _slot_problems(use["name"], slot)
-            rows += [("", trust["role"], trust["file"]) for trust in use["trust"]]
-            files = []
-            for slot_name, role, file_name in _unique(rows):
-                files.append({"slot": slot_name, "role": role, "file": file_name, "present": file_name in certificates})
-                if file_name in certificates:
-                    used = {"service": use["name"], "role": role}
-                    if used not in certificates[file_name]["used_by"]:
-                        certificates[file_name]["used_by"].append(used)
-                elif file_name not in listed:
-                    problems.append("%s: %s (%s) is not on the node" % (use["name"], file_name, role))
-                else:
-                    problems.append("%s: %s (%s) cannot be read as a certificate" % (use["name"], file_name, role))
-            services.append(
-                {
-                    "name": use["name"],
-                    "enabled": use["enabled"],
-                    "slots": slots,
-                    "trust": use["trust"],
-                    "files": files,
-                    "urgency": worst([certificates[f["file"]]["urgency"] for f in files if f["present"]]),
-                    "healthy": all(s["key_matches"] is not False and s["chain_verified"] is not False for s in slots)
-                    and not any(f["file"] not in listed for f in files),
-                }
+            service, found = _build_service(
+                use, statuses.get(use["name"]), certificates, listed, (matches, verifies), not_checked
             )
+            services.append(service)
+            problems += found
     for entry in certificates.values():
         entry["in_use"] = bool(entry["used_by"])
     in_use = [c for c in certificates.values() if c["in_use"]]
@@ -490,6 +552,18 @@ def build_report(
         "certificates": counts,
         "unused_certificates": unused,
         "problems": sum(len(n["problems"]) for n in built),
+        "services_down": [
+            {
+                "node": n["name"],
+                "service": s["name"],
+                "enabled": s["enabled"],
+                "running": s["running"],
+                "problem": s["state_problem"],
+            }
+            for n in built
+            for s in n["services"]
+            if s["state_problem"]
+        ],
         "database_clusters": {
             "healthy": [c["name"] for c in clusters if c["database"]["healthy"] is True],
             "unhealthy": [c["name"] for c in clusters if c["database"]["healthy"] is False],
@@ -611,9 +685,17 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             counts["warning"],
             thresholds["warning_days"],
             counts["ok"],
-            summary["problems"],
+            summary["problems"] - len(summary["services_down"]),
         ),
     ]
+    if summary["services_down"]:
+        lines.append(
+            "services disabled or stopped: %s"
+            % ", ".join(
+                "%s %s (%s)" % (d["node"], d["service"], "disabled" if d["enabled"] is False else "not running")
+                for d in summary["services_down"]
+            )
+        )
     upcoming = summary["next_expiry"]
     if upcoming:
         lines.append(

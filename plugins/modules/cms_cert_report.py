@@ -13,8 +13,8 @@ description:
   - Turns what M(cisco_cms.mmp.cms_pki_info) and M(cisco_cms.mmp.cms_db_cluster_info) returned for each node into
     one report, grouped by cluster, then node, then service. It lists each certificate file a service uses with
     its subject, SAN, issuer, end of validity and days left, colour-coded by O(critical_days) and O(warning_days).
-    It shows whether each key matches its certificate and each chain verifies, the database cluster health, and a
-    timeline of the expiries to come.
+    It shows whether each key matches its certificate and each chain verifies, each service disabled or stopped
+    (it serves none of its certificates then), the database cluster health, and a timeline of the expiries to come.
   - Writes it as a self-contained HTML page (inline CSS, no script, nothing loaded from elsewhere), as JSON (the
     schema is in C(docs/cert_report.md)), and as a Prometheus textfile-collector file.
   - A node that could not be reached, or whose reading failed, is shown as such. The report covers the others.
@@ -148,9 +148,10 @@ files:
 summary:
   description:
     - C(nodes), C(reachable), C(unreachable) and C(errors) (node names), C(certificates) (the certificate files in
-      use per urgency C(expired), C(critical), C(warning), C(ok)), C(unused_certificates), C(problems) (key, chain
-      and missing-file problems), C(database_clusters) (cluster names C(healthy), C(unhealthy), C(unknown)),
-      C(urgency) (the worst) and C(next_expiry).
+      use per urgency C(expired), C(critical), C(warning), C(ok)), C(unused_certificates), C(problems) (key, chain,
+      missing-file and service-state problems), C(services_down) (each service disabled or stopped: C(node),
+      C(service), C(enabled), C(running), C(problem)), C(database_clusters) (cluster names C(healthy),
+      C(unhealthy), C(unknown)), C(urgency) (the worst) and C(next_expiry).
   returned: always
   type: dict
 summary_lines:

@@ -32,6 +32,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._report import (
     URGENCIES,
     Renderer,
     parse_time,
+    service_down,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._report_render import TEXT_RENDERERS
 
@@ -93,10 +94,13 @@ def _escape(value: Any) -> Markup:
 # What the page shows, derived from the report
 # ------------------------------------------------------------------------------------------------------------
 def _attention(report: dict[str, Any]) -> list[str]:
-    """What to act on, most pressing first: nodes not read, expiries, then key/chain and database cluster problems."""
+    """What to act on, most pressing first: nodes not read, services down (an outage now), expiries, then key/chain
+    and database cluster problems."""
     nodes = [node for cluster in report["clusters"] for node in cluster["nodes"]]
     attention = ["%s could not be reached" % n["name"] for n in nodes if n["status"] == "unreachable"]
     attention += ["%s: %s" % (n["name"], "; ".join(n["errors"])) for n in nodes if n["status"] == "error"]
+    down = report["summary"].get("services_down", [])
+    attention += ["%s %s" % (d["node"], d["problem"]) for d in down]
     for entry in report["timeline"]:
         if entry["urgency"] in ("expired", "critical"):
             attention.append(
@@ -108,7 +112,10 @@ def _attention(report: dict[str, Any]) -> list[str]:
                     days_text(entry["days_left"], entry["not_after_timestamp"], report["generated_at"], "expires in "),
                 )
             )
-    attention += ["%s %s" % (n["name"], problem) for n in nodes for problem in n["problems"]]
+    listed = {(d["node"], d["problem"]) for d in down}
+    attention += [
+        "%s %s" % (n["name"], problem) for n in nodes for problem in n["problems"] if (n["name"], problem) not in listed
+    ]
     for cluster in report["clusters"]:
         attention += ["cluster %s: %s" % (cluster["name"], problem) for problem in cluster["database"]["problems"]]
     return attention
@@ -157,12 +164,16 @@ def _service_rows(node: dict[str, Any]) -> list[dict[str, Any]]:
         slots = {s["slot"]: s for s in service["slots"]}
         enabled = service["enabled"]
         state = "" if enabled is None else (" (enabled)" if enabled else " (disabled)")
+        if enabled is not False and service.get("running") is False:
+            state = " (not running)"
+        down = service_down(service["name"], enabled, service.get("running"))
         for index, use in enumerate(service["files"]):
             slot = slots.get(use["slot"])
             rows.append(
                 {
                     "service": service_label(service["name"]) if index == 0 else None,
                     "state": state,
+                    "down": down,
                     "role": role_label(use["role"], use["slot"]),
                     "file": use["file"],
                     "cert": certs.get(use["file"]),
@@ -182,6 +193,8 @@ def _page(report: dict[str, Any]) -> dict[str, Any]:
         "generated": report["generated_at"].replace("T", " ").replace("Z", " UTC"),
         "urgencies": URGENCIES,
         "attention": _attention(report),
+        # The card counts key, chain and file problems; a service down has a card of its own.
+        "key_chain_problems": report["summary"]["problems"] - len(report["summary"].get("services_down", [])),
         "timeline": _timeline(report),
         "rows": {node["name"]: _service_rows(node) for node in nodes},
         "others": {node["name"]: [c for c in node["certificates"] if not c["in_use"]] for node in nodes},
