@@ -21,7 +21,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import SERVICES, service_enable, service_restart
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import to_iso_utc
@@ -33,9 +33,11 @@ DATABASE_SERVICE = "database_cluster"
 # database cluster certificate roles as ``database cluster status`` names them: (slot, key role, cert role).
 DATABASE_SLOTS = (("server", "server_key", "server_cert"), ("client", "client_key", "client_cert"))
 MAIN_SLOT = "main"
-# One kind of output file: how to render the report as text, and how to read back the generation time that a
-# written file holds (None when it holds none), so that a new timestamp alone is not a change.
-Renderer = tuple[Callable[[dict[str, Any]], str], Callable[[str], str | None]]
+if TYPE_CHECKING:
+    # One kind of output file: how to render the report as text, and how to read back the generation time that a
+    # written file holds (None when it holds none), so that a new timestamp alone is not a change. Types only:
+    # module_utils are also checked for target Pythons older than the controller's.
+    Renderer = tuple[Callable[[dict[str, Any]], str], Callable[[str], "str | None"]]
 
 
 # ------------------------------------------------------------------------------------------------------------

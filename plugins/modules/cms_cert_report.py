@@ -149,8 +149,8 @@ summary:
   description:
     - C(nodes), C(reachable), C(unreachable) and C(errors) (node names), C(certificates) (the certificate files in
       use per urgency C(expired), C(critical), C(warning), C(ok)), C(unused_certificates), C(problems) (key, chain,
-      missing-file and service-state problems), C(services_down) (each service disabled or stopped: C(node),
-      C(service), C(enabled), C(running), C(problem)), C(database_clusters) (cluster names C(healthy),
+      missing-file and service-state problems), C(services_down) (each service disabled or stopped, as C(node),
+      C(service), C(enabled), C(running) and C(problem)), C(database_clusters) (cluster names C(healthy),
       C(unhealthy), C(unknown)), C(urgency) (the worst) and C(next_expiry).
   returned: always
   type: dict

@@ -19,7 +19,7 @@ import html
 import math
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
@@ -30,11 +30,13 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._report import (
     SCHEMA,
     SCHEMA_VERSION,
     URGENCIES,
-    Renderer,
     parse_time,
     service_down,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._report_render import TEXT_RENDERERS
+
+if TYPE_CHECKING:
+    from ansible_collections.cisco_cms.mmp.plugins.module_utils._report import Renderer
 
 TEMPLATE = "cert_report.html.j2"
 GENERATED_META = "cms-cert-report-generated"
