@@ -498,30 +498,10 @@ def _database_health(nodes: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def build_report(
-    nodes: list[dict[str, Any]],
-    now: datetime.datetime,
-    title: str,
-    critical_days: int,
-    warning_days: int,
-    timeline_days: int,
-) -> dict[str, Any]:
-    """The whole report as plain data (the JSON document): clusters -> nodes -> services, timeline and summary."""
-    now = now.replace(microsecond=0)
-    thresholds = {"critical_days": critical_days, "warning_days": warning_days, "timeline_days": timeline_days}
-    built = [build_node(node, now, thresholds) for node in nodes]
-    clusters: list[dict[str, Any]] = []
-    for name in _unique([n["cluster"] for n in built]):
-        members = [n for n in built if n["cluster"] == name]
-        clusters.append(
-            {
-                "name": name,
-                "urgency": worst([n["urgency"] for n in members]),
-                "database": _database_health(members),
-                "nodes": members,
-            }
-        )
-    timeline = []
+def _timeline(built: list[dict[str, Any]], timeline_days: int) -> tuple[list[dict[str, Any]], dict[str, int], int]:
+    """The certificates in use that expire within ``timeline_days`` (and every expired one), soonest first; the
+    certificate files in use per urgency; how many certificate files no service uses."""
+    timeline: list[dict[str, Any]] = []
     counts = dict.fromkeys(URGENCIES, 0)
     unused = 0
     for node in built:
@@ -545,6 +525,33 @@ def build_report(
                     }
                 )
     timeline.sort(key=lambda e: (e["not_after"], e["cluster"], e["node"], e["file"]))
+    return timeline, counts, unused
+
+
+def build_report(
+    nodes: list[dict[str, Any]],
+    now: datetime.datetime,
+    title: str,
+    critical_days: int,
+    warning_days: int,
+    timeline_days: int,
+) -> dict[str, Any]:
+    """The whole report as plain data (the JSON document): clusters -> nodes -> services, timeline and summary."""
+    now = now.replace(microsecond=0)
+    thresholds = {"critical_days": critical_days, "warning_days": warning_days, "timeline_days": timeline_days}
+    built = [build_node(node, now, thresholds) for node in nodes]
+    clusters: list[dict[str, Any]] = []
+    for name in _unique([n["cluster"] for n in built]):
+        members = [n for n in built if n["cluster"] == name]
+        clusters.append(
+            {
+                "name": name,
+                "urgency": worst([n["urgency"] for n in members]),
+                "database": _database_health(members),
+                "nodes": members,
+            }
+        )
+    timeline, counts, unused = _timeline(built, timeline_days)
     upcoming = [e for e in timeline if e["urgency"] != "expired"]
     summary = {
         "nodes": len(built),
