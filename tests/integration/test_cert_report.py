@@ -556,3 +556,45 @@ def test_a_bad_threshold_is_refused_before_any_node_is_read(playbook: Callable[.
     assert run.rc != 0
     assert "cert_report_warning_days must be at least cert_report_critical_days" in run.stdout
     assert not [e for e in lab.events("cms1") if e["event"] == "command"]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# A service left down
+# ------------------------------------------------------------------------------------------------------------
+def test_a_disabled_service_is_reported_as_a_problem_everywhere(
+    playbook: Callable[..., Any], lab: SimLab, tmp_path: Path
+):
+    # What an interrupted rollout leaves behind: webadmin disabled on cms2, its files intact.
+    lab.run("cms2", "webadmin disable")
+    assert lab.node_state("cms2")["services"]["webadmin"]["enabled"] is False
+    run_report(playbook, lab)
+    paths = report_paths(lab)
+    report = json.loads(paths["json"].read_text())
+    nodes = nodes_of(report)
+
+    webadmin = next(s for s in nodes["cms2"]["services"] if s["name"] == "webadmin")
+    assert webadmin["enabled"] is False and webadmin["running"] is False and webadmin["healthy"] is False
+    assert webadmin["slots"][0]["key_matches"] is True and webadmin["slots"][0]["chain_verified"] is True
+    problem = "webadmin: disabled, so it serves nothing; enable it (`webadmin enable` on the node)"
+    assert problem in nodes["cms2"]["problems"] and webadmin["state_problem"] == problem
+    assert report["summary"]["services_down"] == [
+        {"node": "cms2", "service": "webadmin", "enabled": False, "running": False, "problem": problem}
+    ]
+    assert report["summary"]["problems"] >= 1
+    for name in ("cms1", "cms3"):
+        assert all(s["healthy"] for s in nodes[name]["services"] if s["name"] != "database_cluster"), name
+
+    families = parse_prometheus(paths["prom"].read_text())
+    enabled = series(families, "cms_service_enabled")
+    assert enabled[labels(node="cms2", service="webadmin")] == 0.0
+    assert enabled[labels(node="cms1", service="webadmin")] == 1.0
+    assert enabled[labels(node="cms2", service="webbridge3")] == 1.0
+    assert not any(dict(k)["service"] in ("callbridge", "database_cluster") for k in enabled)
+    running = series(families, "cms_service_running")
+    assert running == {labels(node=n, service="webadmin"): float(n != "cms2") for n in ("cms1", "cms2", "cms3")}
+
+    text = render(paths["html"], tmp_path, tmp_path / "cert_report.png")
+    assert "1 service disabled or stopped" in text
+    # First in what needs attention after unread nodes: the service is down now, the expiries are to come.
+    assert "Needs attention cms2 %s" % problem in text
+    assert "webadmin (disabled)" in text

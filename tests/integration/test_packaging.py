@@ -128,6 +128,8 @@ def test_tarball_carries_the_plugins_and_what_ansible_builder_and_awx_read(tarba
         "docs/awx.md",
         *(f"plugins/modules/{m}.py" for m in MODULES),
         *(f"plugins/action/{p.name}" for p in (REPO_ROOT / "plugins" / "action").glob("*.py")),
+        # The certificate report's page is a Jinja2 template the HTML renderer loads from beside itself.
+        "plugins/plugin_utils/cert_report.html.j2",
         *(f"playbooks/{p.name}" for p in (REPO_ROOT / "playbooks").glob("*.yml")),
     }
     assert sorted(wanted - names) == []
@@ -171,6 +173,31 @@ def test_installed_collection_runs_a_playbook_from_outside_the_checkout(
         assert f"{node}-2025.cer" in result["certificates"]
         # module_defaults for the action group reached the module: meta/runtime.yml works installed.
         assert result["invocation"]["module_args"]["command_timeout"] == 61
+
+
+def test_installed_collection_writes_the_certificate_report_page_from_outside_the_checkout(
+    lab: SimLab, user: tuple[Path, dict[str, str]]
+) -> None:
+    where, env = user
+    out = where / "report"
+    proc = run(
+        [
+            str(BIN / "ansible-playbook"),
+            "-i",
+            str(lab.dir / "inventory.yml"),
+            f"{FQCN}.cert_report",
+            "-e",
+            f"cert_report_dir={out}",
+        ],
+        where,
+        env,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    page = (out / "cert_report.html").read_text()
+    # The template came from the installed copy: the whole page, each node of the lab in it.
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</body></html>\n")
+    assert all(f'id="node-{node}"' in page for node in ("cms1", "cms2", "cms3"))
+    assert sorted(p.name for p in out.iterdir()) == ["cert_report.html", "cert_report.json", "cms_certificates.prom"]
 
 
 def test_ansible_doc_lists_every_module_with_its_one_line_description(user: tuple[Path, dict[str, str]]) -> None:
