@@ -562,7 +562,7 @@ API_STATUS_FIELDS = (
 )
 API_SOFTWARE_VERSION = "{version}.0"  # [GUESS] e.g. "3.8.0"
 # Collections: path -> (top-level tag, item tag).  `<calls total="N">`/`<call id>` and `<callLegs total="N">`/
-# `<callLeg id>` are [H] A1 (8.1.1, 8.4); `<callBridges total="N">`/`<callBridge id>` follows the same general form
+# `<callLeg id>` are [H] A1 (8.1.1, p. 60); `<callBridges total="N">`/`<callBridge id>` follows the same general form
 # [M]; `<alarms>`/`<alarm id>` [H] item, [GUESS] whether the list carries total= (written, as for every list).
 API_COLLECTIONS = {
     "/calls": ("calls", "call"),
