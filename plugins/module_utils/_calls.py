@@ -173,6 +173,22 @@ def decide(
     return _wait(api, policy, legs, progress, clock, sleep)
 
 
+def preview(api: LegsReader, policy: CallPolicy) -> CallDecision:
+    """Check mode: read the legs once and say what ``decide`` would do, without waiting or failing.
+
+    ``decision`` is ``proceed``, ``force``, or ``would_wait`` / ``would_fail`` / ``would_skip`` for a busy node.
+    """
+    if policy.on_active_calls == "force":
+        return decide(api, policy)
+    legs = api.legs_active()
+    if legs <= policy.max_active_legs:
+        return CallDecision(api.node, "proceed", legs, reason="idle" if legs == 0 else "within max_active_legs")
+    reason = "%d active call leg(s), more than max_active_legs=%d" % (legs, policy.max_active_legs)
+    if policy.on_active_calls == "wait":
+        reason += "; would wait up to %ds" % policy.calls_wait_timeout
+    return CallDecision(api.node, "would_%s" % policy.on_active_calls, legs, reason=reason)
+
+
 def _wait(
     api: LegsReader,
     policy: CallPolicy,

@@ -14,6 +14,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._calls import (
     HealthGateError,
     decide,
     health_problems,
+    preview,
     wait_healthy,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
@@ -143,6 +144,18 @@ def test_bad_guard_options_are_refused_with_the_fix(params: dict[str, Any], mess
     full = {"on_active_calls": "wait", "calls_wait_timeout": 60, "calls_poll_interval": 5, **params}
     with pytest.raises(MmpValidationError, match=message):
         CallPolicy.from_params(full)
+
+
+def test_check_mode_preview_says_it_would_wait_without_waiting() -> None:
+    node = ScriptedNode(3)
+    decision = preview(node, policy())
+    assert (decision.decision, decision.legs_at_decision, node.reads) == ("would_wait", 3, 1)
+    assert decision.reason == "3 active call leg(s), more than max_active_legs=0; would wait up to 60s"
+    assert not decision.proceed
+
+
+def test_check_mode_preview_of_an_idle_node_proceeds() -> None:
+    assert preview(ScriptedNode(0), policy(on_active_calls="fail")).decision == "proceed"
 
 
 IN_SYNC = {
