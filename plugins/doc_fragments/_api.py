@@ -43,7 +43,8 @@ options:
     description:
       - The name Web Admin's certificate is checked against, when O(api_host) is an address the certificate
         does not name (a node reached by IP whose certificate names its FQDN). Filled from C(cms_api_server_name).
-      - Defaults to O(api_host).
+      - Defaults to O(api_host). Needs ansible-core 2.17 or later on the controller (2.16's URL client always
+        checks the name dialled).
     type: str
   api_timeout:
     description: Seconds to wait for one API reply.

@@ -16,6 +16,7 @@ answers.  The guard that decides whether a restart may go ahead is in ``_calls.p
 
 from __future__ import annotations
 
+import inspect
 import re
 import socket
 import ssl
@@ -26,11 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from ansible.module_utils.urls import Request
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import Request, SSLValidationError
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import with_connection
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpError
 
+# ansible-core 2.17 and later take an SSL context (needed for api_server_name); 2.16 takes ca_path/validate_certs.
+REQUEST_TAKES_CONTEXT = "context" in inspect.signature(Request.open).parameters
 API_PREFIX = "/api/v1"
 PAGE_LIMIT = 10  # items asked for per page; a node may return fewer, `total` tells how many exist
 
@@ -212,17 +216,27 @@ class CmsApi:
         host = "[%s]" % self.host if ":" in self.host else self.host
         return "https://%s:%d%s" % (host, self.port, API_PREFIX)
 
-    def _open(self, url: str) -> Any:
-        if self.opener is not None:
-            return self.opener(url, self)
+    def _tls_args(self) -> dict[str, Any]:
+        if not REQUEST_TAKES_CONTEXT:
+            if self.validate_certs and self.server_name and self.server_name != self.host:
+                raise CmsApiError(
+                    "api_server_name needs ansible-core 2.17 or later on the controller",
+                    node=self.node,
+                    hint="Set api_host (cms_api_host) to the name Web Admin's certificate carries instead.",
+                )
+            return {"validate_certs": self.validate_certs, "ca_path": self.ca_file}
         try:
-            context = tls_context(self.ca_file, self.validate_certs, self.server_name)
+            return {"context": tls_context(self.ca_file, self.validate_certs, self.server_name)}
         except (OSError, ssl.SSLError) as exc:
             raise CmsApiError(
                 "cannot load the CA bundle %s: %s" % (self.ca_file, exc),
                 node=self.node,
                 hint="Point api_ca_file (cms_api_ca_file) at a readable PEM file of the CA that signed Web Admin.",
             ) from None
+
+    def _open(self, url: str) -> Any:
+        if self.opener is not None:
+            return self.opener(url, self)
         request = Request(timeout=self.timeout, follow_redirects="none", use_proxy=False)
         return request.open(
             "GET",
@@ -231,7 +245,7 @@ class CmsApi:
             url_password=self.password,
             force_basic_auth=True,
             headers={"Accept": "application/xml"},
-            context=context,
+            **self._tls_args(),
         )
 
     def get(self, path: str, **query: Any) -> ET.Element:
@@ -243,7 +257,7 @@ class CmsApi:
             body = response.read()
         except urllib.error.HTTPError as exc:
             raise self._http_error(exc.code, what) from None
-        except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
+        except (urllib.error.URLError, OSError, ssl.SSLError, UrlsConnectionError) as exc:
             raise self._unavailable(exc, what) from None
         return parse_xml(body.decode("utf-8", "replace"), what)
 
@@ -264,7 +278,8 @@ class CmsApi:
 
     def _unavailable(self, exc: BaseException, what: str) -> CmsApiUnavailable:
         reason = getattr(exc, "reason", exc)
-        if isinstance(reason, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(reason):
+        verify_failed = isinstance(reason, (ssl.SSLCertVerificationError, SSLValidationError))
+        if verify_failed or "CERTIFICATE_VERIFY_FAILED" in str(reason):
             hint = (
                 "Web Admin's certificate did not verify: set api_ca_file (cms_api_ca_file) to the CA that signed it "
                 "and, when api_host is an address the certificate does not name, api_server_name "

@@ -76,3 +76,18 @@ def test_the_client_needs_both_api_credentials() -> None:
 def test_an_ipv6_api_host_is_bracketed_in_the_url() -> None:
     api = CmsApi.from_params({"host": "2001:db8::1", "api_user": "u", "api_password": "p", "api_port": 445})
     assert api.base_url == "https://[2001:db8::1]:445/api/v1"
+
+
+def test_api_server_name_on_an_ansible_core_without_ssl_contexts_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible_collections.cisco_cms.mmp.plugins.module_utils import _api
+
+    monkeypatch.setattr(_api, "REQUEST_TAKES_CONTEXT", False)
+    api = CmsApi.from_params(
+        {"host": "127.0.0.1", "api_user": "u", "api_password": "p", "api_server_name": "cms1.example.com"}, "cms1"
+    )
+    with pytest.raises(CmsApiError, match=r"api_server_name needs ansible-core 2\.17") as err:
+        api.status()
+    assert "cms_api_host" in str(err.value)
+    # Without the override, 2.16's own arguments carry the CA bundle and the choice to verify.
+    plain = CmsApi.from_params({"host": "cms1.example.com", "api_user": "u", "api_password": "p", "api_ca_file": "/ca"})
+    assert plain._tls_args() == {"validate_certs": True, "ca_path": "/ca"}
