@@ -4,14 +4,14 @@
 
 from __future__ import annotations
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils import _api
+from ansible_collections.cisco_cms.mmp.plugins.module_utils import _api_info
 from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module import CmsActionBase
 
 
 class ActionModule(CmsActionBase):
     """Runs cms_api_info on the controller with connection and API options from inventory (see plugin_utils/_action_module)."""
 
-    argument_spec = staticmethod(_api.info_argument_spec)
-    runner = staticmethod(_api.run_info)
+    argument_spec = staticmethod(_api_info.info_argument_spec)
+    runner = staticmethod(_api_info.run_info)
     controller_paths = ()
     controller_sources = ("api_ca_file",)  # a CA bundle shipped in a role's or playbook's files/

@@ -30,7 +30,6 @@ from urllib.parse import urlencode
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import Request, SSLValidationError
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import with_connection
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpError
 
 # ansible-core 2.17 and later take an SSL context (needed for api_server_name); 2.16 takes ca_path/validate_certs.
@@ -328,38 +327,3 @@ class CmsApi:
 
     def call_bridges(self) -> list[dict[str, Any]]:
         return self.collection("/callBridges", "callBridges", "callBridge")[1]
-
-
-# ---- cms_api_info ----------------------------------------------------------------------------------------------------
-def info_argument_spec() -> dict[str, Any]:
-    # The MMP connection options are accepted (module_defaults of the action group apply); only host is used.
-    return with_connection(with_api({"list_limit": {"type": "int", "default": 200}}))
-
-
-def read_all(api: CmsApi, list_limit: int = 200) -> dict[str, Any]:
-    """Everything cms_api_info returns, read from one node."""
-    status = api.status()
-    legs = status.get("callLegsActive")
-    return {
-        "status": status,
-        "call_legs_active": legs,
-        "idle": legs == 0,
-        "call_legs_total": api.total("/callLegs", "callLegs", "callLeg"),
-        "calls_total": api.total("/calls", "calls", "call"),
-        "alarms": api.collection("/system/alarms", "alarms", "alarm", list_limit)[1],
-        "database": api.database(),
-        "call_bridges": api.collection("/callBridges", "callBridges", "callBridge", list_limit)[1],
-    }
-
-
-def run_info(module: Any) -> None:
-    params = module.params
-    node = getattr(module, "node_name", None) or params.get("host")
-    try:
-        if params["list_limit"] < 1:
-            raise CmsApiError("list_limit must be 1 or more", node=node)
-        api = CmsApi.from_params(params, node=node)
-        result = read_all(api, params["list_limit"])
-    except MmpError as exc:
-        module.fail_json(**exc.to_fail_kwargs())
-    module.exit_json(changed=False, **result)

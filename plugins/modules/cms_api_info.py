@@ -100,7 +100,7 @@ call_bridges:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import info_argument_spec, run_info  # noqa: E402
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._api_info import info_argument_spec, run_info  # noqa: E402
 
 
 def main() -> None:
