@@ -27,6 +27,8 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.common.validation import check_type_bool
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import API_VARS
+
 # module option -> (connection plugin option, inventory variables in order of preference)
 CONNECTION_VARS = {
     "host": ("host", ("ansible_host", "ansible_ssh_host")),
@@ -39,6 +41,8 @@ CONNECTION_VARS = {
     "known_hosts_file": (None, ("cms_known_hosts",)),
     "host_key": (None, ("cms_host_key",)),
     "host_key_checking": (None, ("cms_host_key_checking",)),
+    # The REST API (modules with the _api doc fragment): one table, in module_utils/_api.py.
+    **{option: (None, names) for option, names in API_VARS.items()},
 }
 
 

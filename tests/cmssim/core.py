@@ -34,7 +34,7 @@ from . import shapes
 UTC = dt.UTC
 
 # Verb modules, imported by load_verbs(); each registers its verbs and hooks.
-VERB_MODULES = ("pki", "services", "dbcluster", "backup")
+VERB_MODULES = ("pki", "services", "dbcluster", "backup", "calls", "api")
 
 
 class Console(Protocol):

@@ -51,6 +51,10 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "turn": ("turn", "main", "tls_port"),
 }
 LISTEN_RE = re.compile(r"([^:]+):(\d+)")
+# Extensions registered by other simulator modules: an HTTP application per endpoint (api.py serves the REST API
+# on webadmin) and hooks called when a running service stops serving (calls.py drops the legs it carried).
+HTTP_APPS: dict[str, Any] = {}
+SERVICE_DOWN_HOOKS: list[Any] = []
 
 # Typical listen settings of a seeded node (S6, S10, S29): web bridge on 443, webadmin beside it on 445.
 SEED_LISTEN = {
@@ -219,7 +223,9 @@ def refresh_listeners(node: core.Node) -> None:
             mgr.remove(key)
             continue
         material = functools.partial(_material, node, endpoint)
-        if not mgr.ensure(key, port, material, node.event):
+        app = HTTP_APPS.get(endpoint)
+        app = functools.partial(app, node) if app is not None else None
+        if not mgr.ensure(key, port, material, node.event, app=app):
             # Another process took the port while this lab was down: move the endpoint (status --json and the
             # inventory that `up` rewrites show the new port) rather than leave the service silently dark.
             service, _slot, field = ENDPOINTS[endpoint]
@@ -228,7 +234,7 @@ def refresh_listeners(node: core.Node) -> None:
             all_state(node)[service][field] = new_port
             node.save()
             node.event("tls_port_moved", endpoint=endpoint, old=port, new=new_port)
-            mgr.ensure(key, new_port, material, node.event)
+            mgr.ensure(key, new_port, material, node.event, app=app)
 
 
 def _assign_ports(nodes: list[core.Node], exclude: set[int]) -> bool:
@@ -389,11 +395,15 @@ def run_checks(node: core.Node, service: str) -> tuple[list[str], bool, dict[str
 
 def _set_serving(node: core.Node, service: str, running: bool, state: str, **updates: Any) -> None:
     st = svc_state(node, service)
+    was_running = bool(st["running"])
     st.update(updates)
     st["running"] = running
     node.save()
     refresh_listeners(node)
     node.event("service_state", service=service, state=state)
+    if was_running and not running:
+        for hook in SERVICE_DOWN_HOOKS:
+            hook(node, service, state)
 
 
 def start_service(node: core.Node, service: str, console: core.Console, restart: bool) -> None:

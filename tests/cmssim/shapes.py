@@ -537,3 +537,43 @@ BACKUP_CORRUPT = "ERROR: Backup {name} is not a valid backup file"  # [GUESS]
 BACKUP_WRONG_VERSION = (  # [GUESS] text; the rule (same CMS version only) is [H] S5
     "ERROR: Backup {name} was taken on CMS {backup_version} and cannot be restored on CMS {version}"
 )
+
+# --------------------------------------------------------------------------------------------------------
+# REST API (served by Web Admin; docs/dev/mmp_reference.md#rest-api, sources A1-A3)
+# --------------------------------------------------------------------------------------------------------
+API_PREFIX = "/api/v1"  # [H] A1
+API_XML_DECLARATION = '<?xml version="1.0"?>'  # [M] as CMS starts its replies
+# Elements of GET /system/status, in the order the simulator writes them.  callLegsActive/MaxActive/Completed,
+# the four bit rates and cdrTime are [H] A1 (10.1); softwareVersion, uptimeSeconds, activated and clusterEnabled
+# are [M] (named by other automation, not seen in a fetched page of the guide); the order is [GUESS].
+API_STATUS_FIELDS = (
+    "softwareVersion",
+    "uptimeSeconds",
+    "activated",
+    "clusterEnabled",
+    "cdrTime",
+    "callLegsActive",
+    "callLegsMaxActive",
+    "callLegsCompleted",
+    "audioBitRateOutgoing",
+    "audioBitRateIncoming",
+    "videoBitRateOutgoing",
+    "videoBitRateIncoming",
+)
+API_SOFTWARE_VERSION = "{version}.0"  # [GUESS] e.g. "3.8.0"
+# Collections: path -> (top-level tag, item tag).  `<calls total="N">`/`<call id>` and `<callLegs total="N">`/
+# `<callLeg id>` are [H] A1 (8.1.1, p. 60); `<callBridges total="N">`/`<callBridge id>` follows the same general form
+# [M]; `<alarms>`/`<alarm id>` [H] item, [GUESS] whether the list carries total= (written, as for every list).
+API_COLLECTIONS = {
+    "/calls": ("calls", "call"),
+    "/callLegs": ("callLegs", "callLeg"),
+    "/callBridges": ("callBridges", "callBridge"),
+    "/system/alarms": ("alarms", "alarm"),
+}
+API_PAGE_LIMIT = 10  # [GUESS] the most items one GET returns whatever `limit` asks; `total` always counts them all
+# GET /system/database: `<database>` with `<clustered>` and one `<node>` per database node holding `hostname`,
+# `master`, `up`, `syncBehind` [H] A1 (10.3, elements); the wrapper names and the clustered values are [GUESS].
+API_DATABASE_CLUSTERED = {True: "enabled", False: "disabled"}  # [GUESS]
+API_SYNC_BEHIND_OUT_OF_SYNC = 4096  # [GUESS] bytes behind for a replica out of sync; -1 "unavailable" is [H] A1
+API_UNAUTHORIZED_REALM = 'Basic realm="Acano API"'  # [GUESS] the WWW-Authenticate challenge of a 401
+API_ERROR_BODY = ""  # [GUESS] 401 and 404 replies carry no body

@@ -380,8 +380,9 @@ def test_credential_type_passes_awx_validation_with_every_secret_marked() -> Non
     definition = credential_type()
     awx_validate(definition)
     fields = {field["id"]: field for field in definition["inputs"]["fields"]}
-    assert set(fields) == {"username", "password", "ssh_key_data", "ca_key"}
-    assert {name for name, field in fields.items() if field.get("secret")} == {"password", "ssh_key_data", "ca_key"}
+    assert set(fields) == {"username", "password", "ssh_key_data", "ca_key", "api_user", "api_password"}
+    secret = {name for name, field in fields.items() if field.get("secret")}
+    assert secret == {"password", "ssh_key_data", "ca_key", "api_password"}
     assert fields["ssh_key_data"]["multiline"] and fields["ca_key"]["multiline"]
     assert fields["ssh_key_data"]["format"] == "ssh_private_key"
     assert definition["inputs"]["required"] == ["username"]
@@ -416,8 +417,13 @@ def test_credential_injects_the_login_variables_the_action_plugins_read() -> Non
     assert injected[preferred["username"]] == "{{ username }}"
     assert injected[preferred["password"]] == "{{ password }}"
     assert "tower.filename.ssh_key_data" in injected[preferred["private_key_file"]]
+    # The REST API login lands in the variables the action plugins read for the API options.
+    api = {option: CONNECTION_VARS[option][1][0] for option in ("api_user", "api_password")}
+    assert api == {"api_user": "cms_api_user", "api_password": "cms_api_password"}
+    assert injected["cms_api_user"] == "{{ api_user }}"
+    assert injected["cms_api_password"] == "{{ api_password }}"
     # Nothing else but the CA key's path, which docs/awx.md documents for playbooks.
-    assert set(injected) - set(preferred.values()) == {"cms_ca_key_file"}
+    assert set(injected) - set(preferred.values()) - set(api.values()) == {"cms_ca_key_file"}
     assert "cms_ca_key_file" in AWX_DOC.read_text()
     assert set(credential_type()["injectors"]["file"]) == {"template.ssh_key_data", "template.ca_key"}
 
@@ -434,6 +440,9 @@ def test_credential_without_a_key_passes_no_key_file(tmp_path: Path) -> None:
         "ansible_password": "s3cret{{x}}",
         "ansible_ssh_private_key_file": "",
         "cms_ca_key_file": "",
+        # No REST API login given: empty, which the action plugins read as unset (the call guard is off).
+        "cms_api_user": "",
+        "cms_api_password": "",
     }
     assert "!unsafe 's3cret{{x}}'" in text
 
