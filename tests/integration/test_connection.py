@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import BIN, REPO_ROOT, ansible_env
+from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, ansible_env
 
 INFO_PLAY = """
 - hosts: {hosts}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.cmssim.testing import SimLab
-from tests.integration.test_db_cluster import FAST, STATUS, changing_events, commands, make_db_pki, mark
+from tests.integration.helpers.db_cluster import FAST, STATUS, changing_events, commands, make_db_pki, mark
 
 PLAYBOOK = "playbooks/db_cluster_certs.yml"
 DOMAIN = "lab.cms.example"

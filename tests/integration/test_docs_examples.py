@@ -27,9 +27,9 @@ from cryptography import x509 as cx509
 
 from tests.cmssim import tls, x509
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import BIN, REPO_ROOT, Run, _parse_json_callback, ansible_env
-from tests.integration.test_db_cluster import FAST, STATUS, cluster_ca, commands, make_db_pki, mark
-from tests.integration.test_service_certs import TestCA
+from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, Run, ansible_env, parse_json_callback
+from tests.integration.helpers.db_cluster import FAST, STATUS, cluster_ca, commands, make_db_pki, mark
+from tests.integration.helpers.service_certs import TestCA
 
 DOCS = REPO_ROOT / "docs"
 SERVICE_DOC = DOCS / "service_certs.md"
@@ -121,7 +121,7 @@ def ansible_playbook(site: Path, lab: SimLab, argv: list[str]) -> Run:
         timeout=600,
         check=False,
     )
-    results, stats = _parse_json_callback(proc.stdout) if "{" in proc.stdout else ({}, {})
+    results, stats = parse_json_callback(proc.stdout) if "{" in proc.stdout else ({}, {})
     return Run(proc.returncode, proc.stdout, proc.stderr, results, stats)
 
 

@@ -26,8 +26,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import BIN, REPO_ROOT, _parse_json_callback
-from tests.integration.test_awx_runner import doc_block
+from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, parse_json_callback
+from tests.integration.helpers.awx_doc import doc_block
 
 GALAXY = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())
 FQCN = f"{GALAXY['namespace']}.{GALAXY['name']}"
@@ -164,7 +164,7 @@ def test_installed_collection_runs_a_playbook_from_outside_the_checkout(
         env | {"ANSIBLE_STDOUT_CALLBACK": "results_json", "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS)},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
-    results, stats = _parse_json_callback(proc.stdout)
+    results, stats = parse_json_callback(proc.stdout)
     assert sorted(stats) == ["cms1", "cms2", "cms3"]
     for node in ("cms1", "cms2", "cms3"):
         (result,) = results[node]
