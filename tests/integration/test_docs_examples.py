@@ -20,6 +20,7 @@ import subprocess
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -55,7 +56,7 @@ CERT_LABELS = {
 TIMINGS = {**FAST, "service_transition": 0.05}
 SERVICE_LAYOUT_SERVICES = ("webadmin", "callbridge")
 # The example site of the guides' module examples: cms1.example.com ..., the database primary at 10.0.0.11.
-EXAMPLE_SITE = {
+EXAMPLE_SITE: dict[str, Any] = {
     "domain": "example.com",
     "nodes": [{"name": f"cms{i}", "address": f"10.0.0.1{i}"} for i in (1, 2, 3)],
     "timings": TIMINGS,
