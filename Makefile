@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo          simulated 3-node CMS cluster + the collection's playbooks (lab in \$$LAB_DIR, default lab/)"
-	@echo "make test          every test suite: lint-python (ruff, mypy) pytest molecule ansible-test (build, sanity, units) ansible-lint"
+	@echo "make test          every test suite: lint-python (ruff, mypy) pytest molecule ansible-test (build, sanity, units; ansible-core 2.19 and 2.16) ansible-lint"
 	@echo "make setup         Debian packages, .venv and Python packages (done by demo and test)"
 	@echo "make lint-python | pytest | molecule | sanity | units | ansible-lint | build | format | clean"
 
@@ -70,7 +70,8 @@ molecule:
 		echo "molecule: scenario $$scenario passed in $${SECONDS}s"; \
 	done
 
-# build (+ tarball content check), sanity and units on one build of the collection.
+# build (+ tarball content check), sanity and units on one build of the collection, each with the newest (.venv)
+# and the oldest claimed ansible-core (2.16); `make sanity ANSIBLE_TEST_CORES=newest` runs one.
 ansible-test:
 	scripts/ansible-test.sh sanity units
 

@@ -213,6 +213,21 @@ def test_requires_ansible_admits_the_ansible_core_that_is_tested() -> None:
     assert oldest in supported
 
 
+def test_ansible_test_runs_with_the_oldest_ansible_core_the_collection_claims() -> None:
+    # scripts/ansible-test.sh runs sanity and units with the ansible-core of this file as well: its range must
+    # start where requires_ansible starts, or the claim is not the one tested.
+    (line,) = [
+        line
+        for line in (REPO_ROOT / "requirements-ansible-core-2.16.txt").read_text().splitlines()
+        if line.startswith("ansible-core")
+    ]
+    tested = Requirement(line).specifier
+    claimed = SpecifierSet(RUNTIME["requires_ansible"])
+    lowest = next(Version(s.version) for s in claimed if s.operator == ">=")
+    assert next(Version(s.version) for s in tested if s.operator == ">=") == lowest
+    assert lowest in tested and lowest in claimed
+
+
 def test_action_group_cms_lists_every_module_that_opens_an_mmp_session() -> None:
     # A module opens an MMP session exactly when its options are the shared connection options.
     session_modules = [
