@@ -29,13 +29,6 @@ core_venv() {
         ;;
     esac
 }
-for core in "${CORES[@]}"; do
-    venv=$(core_venv "$core")
-    if [[ ! -x $venv/bin/ansible-test ]]; then
-        echo "ansible-test.sh: no ansible-test in $venv; run scripts/setup.sh (make setup) first" >&2
-        exit 2
-    fi
-done
 
 do_build=0 do_sanity=0 do_units=0
 extra=()
@@ -58,6 +51,15 @@ while (($#)); do
 done
 if ((!do_build && !do_sanity && !do_units)); then
     do_sanity=1 do_units=1
+fi
+if ((do_sanity || do_units)); then
+    for core in "${CORES[@]}"; do
+        venv=$(core_venv "$core")
+        if [[ ! -x $venv/bin/ansible-test ]]; then
+            echo "ansible-test.sh: no ansible-test in $venv; run scripts/setup.sh (make setup) first" >&2
+            exit 2
+        fi
+    done
 fi
 
 say() { printf 'ansible-test.sh: %s\n' "$*"; }
