@@ -19,6 +19,7 @@ Sources: docs/dev/mmp_reference.md (its #marks: [H] seen verbatim in a Cisco tra
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
@@ -49,7 +50,7 @@ class Part:
         """The module option naming this part's ``kind`` file (``key``, ``cert``)."""
         return self.option_prefix + kind
 
-    def files(self, status: dict[str, object]) -> dict[str, str | None]:
+    def files(self, status: Mapping[str, object]) -> dict[str, str | None]:
         """``{key, cert, bundle}``: the file names a parsed status shows for this part."""
 
         def value(name: str | None) -> str | None:
@@ -333,7 +334,7 @@ def services_taking(option: str) -> list[str]:
     return [service.name for service in sorted(takers, key=lambda s: -len(s.file_options))]
 
 
-def tls_port_options(entry: dict[str, object], ports: dict[str, object]) -> dict[str, object]:
+def tls_port_options(entry: Mapping[str, object], ports: Mapping[str, object]) -> dict[str, object]:
     """The TLS port options of cms_service_certs for one service entry (``{service, tls_port?, c2w_tls_port?}``):
     each part's own option when the entry gives it, else the port of the part's endpoint in ``ports`` (an
     ``{endpoint: port}`` map such as the simulator's ``cms_tls_ports``).  Options without a port are left out."""

@@ -514,6 +514,7 @@ def _status(node: core.Node, args: list[str], console: core.Console) -> None:
 
 
 def _certs(node: core.Node, args: list[str], console: core.Console) -> None:
+    keys: tuple[str, ...]
     if len(args) == 5:
         keys = DB_CERT_KEYS
     elif len(args) == 3:

@@ -364,7 +364,7 @@ class SeedCA:
     def issue(
         self,
         subject: cx509.Name,
-        public_key: object,
+        public_key: rsa.RSAPublicKey,
         now: dt.datetime,
         days: float,
         san: list[cx509.GeneralName] | None = None,
@@ -377,7 +377,7 @@ class SeedCA:
             self.intermediate_key,
             now,
             days,
-            san,  # type: ignore[arg-type]
+            san,
             not_before=not_before,
         )
 

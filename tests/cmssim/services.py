@@ -30,7 +30,7 @@ SERVICES_BY_MAJOR: dict[int, tuple[str, ...]] = {
 }
 # Certificate slots: slot -> (key field, certificate field, bundle field or None).  webbridge3 takes full chains
 # for its https and c2w sides and no separate bundle (S2, S29).
-_MAIN_SLOT = {"main": ("key", "cert", "bundle")}
+_MAIN_SLOT: dict[str, tuple[str, str, str | None]] = {"main": ("key", "cert", "bundle")}
 SLOTS: dict[str, dict[str, tuple[str, str, str | None]]] = {
     "webadmin": _MAIN_SLOT,
     "callbridge": _MAIN_SLOT,
@@ -57,7 +57,7 @@ HTTP_APPS: dict[str, Any] = {}
 SERVICE_DOWN_HOOKS: list[Any] = []
 
 # Typical listen settings of a seeded node (S6, S10, S29): web bridge on 443, webadmin beside it on 445.
-SEED_LISTEN = {
+SEED_LISTEN: dict[str, dict[str, Any]] = {
     "webadmin": {"interface": "a", "port": 445},
     "callbridge": {"interfaces": ["a"]},
     "webbridge3": {"https_listen": ["a:443"], "c2w_listen": ["a:9999"]},

@@ -175,7 +175,7 @@ class SimLab:
     def exec(self, node: str, command: str, pty: bool = True, stdin: str | None = None, timeout: float = 15) -> str:
         client = self.client(node)
         try:
-            chan = client.get_transport().open_session()  # type: ignore[union-attr]
+            chan = client.get_transport().open_session()
             if pty:
                 chan.get_pty()
             chan.settimeout(timeout)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.cmssim.testing import SimLab
-from tests.integration.test_db_cluster import mark, play
+from tests.integration.helpers.db_cluster import mark, play
 
 INFO = play(
     """

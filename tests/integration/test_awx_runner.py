@@ -44,10 +44,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module import CONNECTION_VARS
 from tests.cmssim import x509
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import BIN, REPO_ROOT
+from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT
+from tests.integration.helpers.awx_doc import AWX_DOC, doc_block
 
 CREDENTIAL_TYPE_FILE = REPO_ROOT / "extensions" / "awx" / "credential_type_cms_mmp.yml"
-AWX_DOC = REPO_ROOT / "docs" / "awx.md"
 NODES = ("cms1", "cms2", "cms3")
 # What an AWX project checkout of this repository holds that a job can use (tests, lab files and tooling aside).
 PROJECT_CONTENT = (
@@ -351,14 +351,6 @@ def _pem_body(pem: str) -> str:
     """A distinctive piece of a PEM key (a whole base64 line), to look for in the artifacts."""
     lines = [line for line in pem.splitlines() if line and not line.startswith("-----")]
     return max(lines, key=len)
-
-
-def doc_block(first_line: str) -> str:
-    """The fenced YAML block of docs/awx.md that starts with ``first_line``: the examples the tests run."""
-    blocks = re.findall(r"^```yaml\n(.*?)^```", AWX_DOC.read_text(), re.M | re.S)
-    found = [block for block in blocks if block.startswith(first_line)]
-    assert len(found) == 1, f"docs/awx.md needs exactly one yaml block starting with {first_line!r}"
-    return found[0]
 
 
 def doc_tasks(module: str) -> list[dict[str, Any]]:

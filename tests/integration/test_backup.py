@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.cmssim.testing import SimLab
-from tests.integration.test_db_cluster import commands, mark, play
+from tests.integration.helpers.db_cluster import commands, mark, play
 
 
 def sha256(path: Path) -> str:

@@ -26,8 +26,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import BIN, REPO_ROOT, _parse_json_callback
-from tests.integration.test_awx_runner import doc_block
+from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, parse_json_callback
+from tests.integration.helpers.awx_doc import doc_block
 
 GALAXY = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())
 FQCN = f"{GALAXY['namespace']}.{GALAXY['name']}"
@@ -166,7 +166,7 @@ def test_installed_collection_runs_a_playbook_from_outside_the_checkout(
         env | {"ANSIBLE_STDOUT_CALLBACK": "results_json", "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS)},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
-    results, stats = _parse_json_callback(proc.stdout)
+    results, stats = parse_json_callback(proc.stdout)
     assert sorted(stats) == ["cms1", "cms2", "cms3"]
     for node in ("cms1", "cms2", "cms3"):
         (result,) = results[node]
@@ -238,6 +238,21 @@ def test_requires_ansible_admits_the_ansible_core_that_is_tested() -> None:
     ]
     oldest = next(Version(s.version) for s in Requirement(line).specifier if s.operator == ">=")
     assert oldest in supported
+
+
+def test_ansible_test_runs_with_the_oldest_ansible_core_the_collection_claims() -> None:
+    # scripts/ansible-test.sh runs sanity and units with the ansible-core of this file as well: its range must
+    # start where requires_ansible starts, or the claim is not the one tested.
+    (line,) = [
+        line
+        for line in (REPO_ROOT / "requirements-ansible-core-2.16.txt").read_text().splitlines()
+        if line.startswith("ansible-core")
+    ]
+    tested = Requirement(line).specifier
+    claimed = SpecifierSet(RUNTIME["requires_ansible"])
+    lowest = next(Version(s.version) for s in claimed if s.operator == ">=")
+    assert next(Version(s.version) for s in tested if s.operator == ">=") == lowest
+    assert lowest in tested and lowest in claimed
 
 
 def test_action_group_cms_lists_every_module_that_opens_an_mmp_session() -> None:

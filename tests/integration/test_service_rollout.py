@@ -17,8 +17,8 @@ from cryptography import x509 as cx509
 
 from tests.cmssim import tls, x509
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import REPO_ROOT, Run
-from tests.integration.test_service_certs import (
+from tests.integration.helpers.ansible_cli import REPO_ROOT, Run
+from tests.integration.helpers.service_certs import (
     TestCA,
     config,
     events_since,

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import paramiko
 import pytest
@@ -78,12 +79,12 @@ def test_each_node_has_its_own_persistent_host_key(lab: SimLab) -> None:
     keys = {}
     for node in ("cms1", "cms2", "cms3"):
         client = lab.client(node)
-        keys[node] = client.get_transport().get_remote_server_key().asbytes()  # type: ignore[union-attr]
+        keys[node] = client.get_transport().get_remote_server_key().asbytes()
         client.close()
     assert len(set(keys.values())) == 3
     lab.restart()
     client = lab.client("cms1")  # RejectPolicy + the old known_hosts: the key must be unchanged
-    assert client.get_transport().get_remote_server_key().asbytes() == keys["cms1"]  # type: ignore[union-attr]
+    assert client.get_transport().get_remote_server_key().asbytes() == keys["cms1"]
     client.close()
 
 
@@ -115,7 +116,7 @@ def test_commands_use_crlf_in_a_pty_and_lf_without(lab: SimLab) -> None:
     client = lab.client("cms1")
     try:
         for pty, ending in ((True, b"\r\n"), (False, b"\n")):
-            chan = client.get_transport().open_session()  # type: ignore[union-attr]
+            chan = client.get_transport().open_session()
             if pty:
                 chan.get_pty()
             chan.exec_command("no such verb")
@@ -152,7 +153,7 @@ def test_openssh_client_runs_one_command_per_exec(lab: SimLab) -> None:
 
 
 @needs_openssh
-def test_openssh_sftp_put_get_rename_remove_and_no_traversal(lab: SimLab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_openssh_sftp_put_get_rename_remove_and_no_traversal(lab: SimLab, tmp_path: Path) -> None:
     src = tmp_path / "upload.cer"
     src.write_bytes(b"-----BEGIN CERTIFICATE-----\nxyz\n-----END CERTIFICATE-----\n")
     batch = (
@@ -299,7 +300,7 @@ def test_event_log_records_connections_and_commands_with_timestamps(lab: SimLab)
 
 
 @needs_openssh
-def test_openssh_user_generates_a_csr_and_downloads_it_with_sftp(lab: SimLab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_openssh_user_generates_a_csr_and_downloads_it_with_sftp(lab: SimLab, tmp_path: Path) -> None:
     """The issue's "done when": log in with OpenSSH, run `pki csr`, fetch the CSR with `sftp`, read it with openssl."""
     proc = openssh(lab, "cms2", "-tt", "pki csr handmade CN:cms2.lab.cms.example subjectAltName:cms2.lab.cms.example")
     assert proc.returncode == 0, proc.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from types import ModuleType
 
 import pytest
 
@@ -16,7 +17,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpVa
 INJECTIONS = ["a\nwebadmin disable", "a\rb", "a\x00b", "a\x1b[2Jb", "a\tb", "a\u2028b", "a\x85b", "a\x7fb"]
 
 
-def _shapes():  # type: ignore[no-untyped-def]
+def _shapes() -> ModuleType:
     """The simulator's shape table, when the checkout's tests/cmssim is there (not in the installed collection)."""
     try:
         return importlib.import_module("tests.cmssim.shapes")

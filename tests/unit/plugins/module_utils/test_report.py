@@ -138,7 +138,7 @@ def report_of(nodes: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
     return build_report(nodes, NOW, **options)
 
 
-def test_urgency_thresholds_are_inclusive_and_expiry_wins():
+def test_urgency_thresholds_are_inclusive_and_expiry_wins() -> None:
     def at(days: float) -> str:
         return urgency(NOW + datetime.timedelta(days=days), NOW, 14, 45)
 
@@ -146,7 +146,7 @@ def test_urgency_thresholds_are_inclusive_and_expiry_wins():
     assert [at(14.5), at(15), at(45.9), at(46)] == ["critical", "warning", "warning", "ok"]
 
 
-def test_each_service_is_split_into_what_it_presents_and_what_it_trusts():
+def test_each_service_is_split_into_what_it_presents_and_what_it_trusts() -> None:
     uses = {u["name"]: u for u in service_uses(pki())}
     assert list(uses) == ["webadmin", "webbridge3", "database_cluster"]
     assert uses["webadmin"]["slots"] == [
@@ -163,7 +163,7 @@ def test_each_service_is_split_into_what_it_presents_and_what_it_trusts():
     ]
 
 
-def test_in_use_checks_name_each_pair_once_and_skip_files_the_node_lacks():
+def test_in_use_checks_name_each_pair_once_and_skip_files_the_node_lacks() -> None:
     checks = in_use_checks(pki())
     assert checks["match"] == [
         {"key": "n.key", "cert": "n.cer"},
@@ -180,7 +180,7 @@ def test_in_use_checks_name_each_pair_once_and_skip_files_the_node_lacks():
     assert {"key": "n.key", "cert": "n.cer"} in without_bundle["match"]
 
 
-def test_a_missing_bundle_is_a_problem_of_the_service_not_a_crash():
+def test_a_missing_bundle_is_a_problem_of_the_service_not_a_crash() -> None:
     result = pki(files=["n.key", "n.cer", "full.cer"])
     del result["certificates"]["bundle.cer"]
     report = report_of([node("n1", pki=result)])
@@ -191,7 +191,7 @@ def test_a_missing_bundle_is_a_problem_of_the_service_not_a_crash():
     assert "webadmin: bundle.cer (bundle) is not on the node" in n1["problems"]
 
 
-def test_nodes_are_grouped_by_cluster_in_the_order_of_their_first_node():
+def test_nodes_are_grouped_by_cluster_in_the_order_of_their_first_node() -> None:
     nodes = [node("a1", "alpha", pki=pki()), node("b1", "beta", pki=pki(10)), node("a2", "alpha", pki=pki(50))]
     report = report_of(nodes)
     assert [(c["name"], [n["name"] for n in c["nodes"]]) for c in report["clusters"]] == [
@@ -201,7 +201,7 @@ def test_nodes_are_grouped_by_cluster_in_the_order_of_their_first_node():
     assert [c["urgency"] for c in report["clusters"]] == ["ok", "critical"]
 
 
-def test_a_failed_probe_is_unreachable_and_a_failed_read_an_error():
+def test_a_failed_probe_is_unreachable_and_a_failed_read_an_error() -> None:
     report = report_of(
         [
             node("up", pki=pki(), database=database("primary")),
@@ -219,7 +219,7 @@ def test_a_failed_probe_is_unreachable_and_a_failed_read_an_error():
     assert 'cms_cert_report_node_reachable{cluster="cms",node="broken"} 1' in prom
 
 
-def test_database_health_needs_exactly_one_primary_and_names_members_by_inventory_address():
+def test_database_health_needs_exactly_one_primary_and_names_members_by_inventory_address() -> None:
     one = report_of(
         [
             node(
@@ -249,7 +249,7 @@ def test_database_health_needs_exactly_one_primary_and_names_members_by_inventor
     assert "cms_database_cluster_healthy" not in render_prometheus(alone)
 
 
-def test_prometheus_label_values_are_escaped():
+def test_prometheus_label_values_are_escaped() -> None:
     assert prom_label_value('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     report = report_of([node('odd"\\\nname', pki=pki(), checks=passed(pki()))])
     prom = render_prometheus(report)
@@ -260,7 +260,7 @@ def test_prometheus_label_values_are_escaped():
     assert all(line.startswith(("#", "cms_")) for line in prom.splitlines())
 
 
-def test_content_comparison_ignores_only_the_generation_time():
+def test_content_comparison_ignores_only_the_generation_time() -> None:
     # Half-day validities: an hour later no day has ticked over yet.
     fleet = [node("n1", pki=pki(100.5, 2000.5))]
     report = report_of(fleet)
@@ -277,7 +277,7 @@ def test_content_comparison_ignores_only_the_generation_time():
     assert same_content(RENDERERS["prometheus"], next_day, render_prometheus(report))
 
 
-def test_json_is_stable_and_holds_whole_days_from_the_generation_time():
+def test_json_is_stable_and_holds_whole_days_from_the_generation_time() -> None:
     report = report_of([node("n1", pki=pki(days=10.5))])
     assert render_json(report) == render_json(json.loads(render_json(report)))
     n1 = report["clusters"][0]["nodes"][0]
@@ -289,7 +289,7 @@ def test_json_is_stable_and_holds_whole_days_from_the_generation_time():
     assert (expired["days_left"], expired["urgency"], expired["expired"]) == (-1, "expired", True)
 
 
-def test_html_escapes_everything_it_shows():
+def test_html_escapes_everything_it_shows() -> None:
     result = pki()
     result["certificates"]["n.cer"]["subject"] = "CN=<script>alert(1)</script>"
     page = render_html(report_of([node("<b>n1</b>", pki=result)], title="A & B"))
@@ -298,7 +298,7 @@ def test_html_escapes_everything_it_shows():
     assert "<title>A &amp; B</title>" in page
 
 
-def test_a_disabled_service_is_a_problem_in_the_json_the_page_and_the_metrics():
+def test_a_disabled_service_is_a_problem_in_the_json_the_page_and_the_metrics() -> None:
     result = pki()
     result["services"]["webadmin"]["enabled"] = False
     report = report_of([node("n1", pki=result, checks=passed(result))])
@@ -326,7 +326,7 @@ def test_a_disabled_service_is_a_problem_in_the_json_the_page_and_the_metrics():
     assert '<div class="card"><b>0</b> chain / key problems</div>' in page
 
 
-def test_a_stopped_webadmin_is_a_problem_and_a_status_word_not_known_is_not():
+def test_a_stopped_webadmin_is_a_problem_and_a_status_word_not_known_is_not() -> None:
     def webadmin_with(state: str) -> dict[str, Any]:
         result = pki()
         result["services"]["webadmin"]["state"] = state
@@ -351,7 +351,7 @@ def test_a_stopped_webadmin_is_a_problem_and_a_status_word_not_known_is_not():
     assert "cms_service_running" not in render_prometheus(unknown)
 
 
-def test_the_database_cluster_state_is_judged_by_its_health_not_as_a_service_down():
+def test_the_database_cluster_state_is_judged_by_its_health_not_as_a_service_down() -> None:
     result = pki()
     result["database_cluster"]["status"] = "disabled"
     report = report_of([node("n1", pki=result, checks=passed(result))])
