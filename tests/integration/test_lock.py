@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import subprocess
 import threading
 from collections.abc import Callable
@@ -201,3 +202,34 @@ def test_pki_info_lists_a_held_lock_as_another_file_never_as_a_certificate_or_ke
     for kind in ("certificates", "keys", "csrs", "unreadable"):
         assert LOCK_FILE not in info[kind]
     assert not [e for e in lab.events("cms1")[before:] if e["event"] == "sftp_get" and e["file"] == LOCK_FILE]
+
+
+def docs_example(name: str) -> str:
+    """A marked block of docs/concurrency.md, as the guide shows it."""
+    text = (REPO_ROOT / "docs" / "concurrency.md").read_text()
+    found = re.search(r"^<!-- example: %s\b[^\n]*-->\n```\w*\n(?P<body>.*?)^```$" % name, text, re.M | re.S)
+    assert found, name
+    return found["body"]
+
+
+def test_the_guides_playbook_locks_every_node_and_frees_it_and_stops_where_another_run_holds_it(
+    lab: SimLab, playbook: Callable[..., Any]
+) -> None:
+    example = docs_example("lock-playbook")
+    run = playbook(lab, example)
+    assert run.rc == 0, run.stdout[-3000:]
+    ids = {run.task(node, "Lock the node")["lock"]["run_id"] for node in ("cms1", "cms2", "cms3")}
+    assert len(ids) == 1  # one run id for the whole run
+    assert all(lock_on(lab, node) is None for node in ("cms1", "cms2", "cms3"))
+
+    with session(lab, "cms2") as s:
+        _lock.acquire(s, "awx-4711", "db_cluster_rebuild", 600)
+    blocked = playbook(lab, example)
+    assert blocked.rc == 2
+    refused = blocked.task("cms2", "Lock the node")
+    assert refused["failed"] and refused["holder"]["run_id"] == "awx-4711"
+    assert "run awx-4711 (db_cluster_rebuild)" in refused["msg"]
+    assert "The change" not in [r["_task"] for r in blocked.results["cms2"]]
+    # The always: release of the refused run leaves the holder's lock alone; the other nodes are freed.
+    assert lock_on(lab, "cms2")["run_id"] == "awx-4711"
+    assert lock_on(lab, "cms1") is None and lock_on(lab, "cms3") is None
