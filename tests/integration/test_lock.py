@@ -109,11 +109,13 @@ def test_two_ansible_runs_at_once_one_locks_the_node_and_the_other_is_refused_wi
         )
         for who in ("a", "b")
     ]
-    outputs = [(proc.wait(300), *proc.communicate()) for proc in procs]
+    outputs = [(*proc.communicate(timeout=300), proc.returncode) for proc in procs]
+    outputs = [(rc, out, err) for out, err, rc in outputs]
     assert sorted(rc for rc, _out, _err in outputs) == [0, 2], outputs
     holder = lock_on(lab, "cms2")
     assert holder is not None and holder["purpose"] == "service_certs webadmin"
     loser = next(out for rc, out, _err in outputs if rc != 0)
+    assert "run %s" % holder["run_id"] in loser, outputs
     assert "cms2 is locked by another run: run %s (service_certs webadmin)" % holder["run_id"] in loser
     assert "Nothing was changed" in loser and "break_lock: true" in loser
     assert leftovers(lab, "cms2") == []
