@@ -29,6 +29,10 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpVa
 BASENAME_RE = re.compile(r"[A-Za-z0-9_-]+")  # [H] "alphanumeric, hyphen or underscore characters"
 FILE_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # flat store at the SFTP root [H]; names are bare
 COUNTRY_RE = re.compile(r"[A-Za-z]{2}")  # [H] two-letter ISO code
+# The collection's node lock (module_utils/_lock.py) and its temporary files.  A plain name, not a dot file: file
+# names with a leading dot are refused above all else, and whether a CMS store keeps them is not known.  No CMS file
+# ends in ``.lock``.
+LOCK_FILE = "cisco_cms_mmp.lock"
 INTERFACES = ("a", "b", "c", "d")  # the MMP's network interfaces [H: `ipv4 a`, `database cluster localnode a`]
 _DNS_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 _EMAIL_LOCAL_RE = re.compile(r"[A-Za-z0-9._%+-]+")
@@ -76,6 +80,11 @@ def validate_basename(name: object, what: str = "basename") -> str:
     return name
 
 
+def is_lock_file(name: str) -> bool:
+    """The node lock and its temporary files: store files that are never certificates, keys or backups."""
+    return name == LOCK_FILE or name.startswith(LOCK_FILE + ".")
+
+
 def validate_file_name(name: object, what: str = "file name") -> str:
     """A file of the node's flat store (the SFTP root): ``[A-Za-z0-9._-]+``, no leading dot, no ``/``."""
     name = validate_text(name, what)
@@ -95,6 +104,11 @@ def validate_file_name(name: object, what: str = "file name") -> str:
         raise MmpValidationError(
             "%s %s is not valid: node file names may hold only letters, digits, '.', '-' and '_' (no spaces). "
             "Rename the file, e.g. %s." % (what, _show(name), _show(re.sub(r"[^A-Za-z0-9._-]+", "_", name)))
+        )
+    if is_lock_file(name):
+        raise MmpValidationError(
+            "%s %s is the name of the node lock that cisco_cms.mmp keeps in the store; give the file another name"
+            % (what, _show(name))
         )
     return name
 

@@ -20,6 +20,7 @@ from typing import Any
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import run_with_session, with_connection
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     csr_files,
+    is_lock_file,
     normalize_san,
     pki_csr,
     pki_list,
@@ -580,7 +581,7 @@ def run_info(module: Any) -> None:
         unreadable: dict[str, str] = {}
         other: list[str] = []
         for name in wanted_files or listed:
-            if name.endswith((".bak", ".json", ".lic")):
+            if name.endswith((".bak", ".json", ".lic")) or is_lock_file(name):
                 other.append(name)
                 continue
             kind, info = _describe_file(name, fetch(name), now)

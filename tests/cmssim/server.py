@@ -441,10 +441,10 @@ class StoreSFTPServer(paramiko.SFTPServerInterface):
         writing = bool(flags & (os.O_WRONLY | os.O_RDWR))
         if not writing and not target.is_file():
             return SFTP_NO_SUCH_FILE
-        if writing and (flags & os.O_EXCL) and target.exists():
-            return SFTP_FAILURE
         if not writing:
             mode = "rb"
+        elif flags & os.O_EXCL:
+            mode = "x+b" if flags & os.O_RDWR else "xb"  # exclusive create in one step, as open(2) does it
         elif flags & os.O_APPEND:
             mode = "ab"
         elif flags & os.O_TRUNC or not target.exists():
@@ -476,9 +476,14 @@ class StoreSFTPServer(paramiko.SFTPServerInterface):
             return SFTP_NO_SUCH_FILE
         if not new:
             return SFTP_PERMISSION_DENIED
-        if (self.root / new).exists():
-            return SFTP_FAILURE  # SFTP v3 rename does not overwrite
-        os.rename(self.root / old, self.root / new)
+        # SFTP v3 rename does not overwrite.  Like OpenSSH's sftp-server, link then unlink: the check that the target
+        # is free and the move are one step, so of two clients renaming onto one name at once exactly one wins (the
+        # collection's node lock relies on it).
+        try:
+            os.link(self.root / old, self.root / new)
+        except OSError:
+            return SFTP_FAILURE
+        (self.root / old).unlink()
         self.ns.node.event("sftp_rename", file=old, to=new)
         return SFTP_OK
 

@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -216,6 +217,60 @@ def test_sftp_and_shell_share_one_connection(lab: SimLab) -> None:
         client.close()
     opened = [e for e in lab.events("cms1") if e["event"] == "connection_opened"]
     assert len(opened) == 1
+
+
+def test_sftp_rename_onto_an_existing_file_fails_and_changes_neither_file(lab: SimLab) -> None:
+    with lab.sftp("cms1") as sftp:
+        for name, body in (("a.txt", b"a"), ("b.txt", b"b")):
+            with sftp.open(name, "wb") as fh:
+                fh.write(body)
+        with pytest.raises(OSError):
+            sftp.rename("a.txt", "b.txt")  # SSH_FXP_RENAME never overwrites
+        with pytest.raises(OSError):
+            sftp.open("b.txt", "wx")  # exclusive create: refused when the file exists
+    assert (lab.files_dir("cms1") / "a.txt").read_bytes() == b"a"
+    assert (lab.files_dir("cms1") / "b.txt").read_bytes() == b"b"
+
+
+def _rename_race(sftps: list[paramiko.SFTPClient], target: str) -> list[int]:
+    """Every client renames its own ``take<i>.tmp`` onto ``target`` at the same instant; the indexes that won."""
+    barrier = threading.Barrier(len(sftps))
+    won: list[int] = []
+
+    def rename(index: int, sftp: paramiko.SFTPClient) -> None:
+        barrier.wait()
+        try:
+            sftp.rename(f"take{index}.tmp", target)
+        except OSError:
+            return
+        won.append(index)
+
+    threads = [threading.Thread(target=rename, args=pair) for pair in enumerate(sftps)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    return won
+
+
+def test_two_clients_renaming_onto_one_name_at_once_exactly_one_wins(lab: SimLab) -> None:
+    clients = [lab.client("cms2") for _ in range(4)]
+    try:
+        sftps = [client.open_sftp() for client in clients]
+        for rounds in range(5):
+            for index, sftp in enumerate(sftps):
+                with sftp.open(f"take{index}.tmp", "wb") as fh:
+                    fh.write(b"%d" % index)
+            won = _rename_race(sftps, "taken")
+            assert len(won) == 1, f"round {rounds}: {won}"
+            assert (lab.files_dir("cms2") / "taken").read_bytes() == b"%d" % won[0]
+            sftps[0].remove("taken")
+            for index, sftp in enumerate(sftps):
+                if index != won[0]:
+                    sftp.remove(f"take{index}.tmp")
+    finally:
+        for client in clients:
+            client.close()
 
 
 # ---- faults -------------------------------------------------------------------------------------------------
