@@ -23,7 +23,10 @@ import os
 import re
 from typing import Any
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import SERVICES
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import write_atomic
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import to_iso_utc
 
 SCHEMA = "cisco_cms.mmp.cert_report"
@@ -1064,29 +1067,11 @@ def same_content(kind: str, report: dict[str, Any], existing: str | None) -> boo
     return render(dict(report, generated_at=old)) == existing
 
 
-def write_atomic(path: str, text: str, mode: int) -> None:
-    """Through a temporary name in the same directory, then moved into place: a textfile collector or a browser
-    never reads half a file (the temporary name does not end in .prom, so the collector ignores it)."""
-    directory = os.path.dirname(path)
-    if directory and not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    tmp = os.path.join(directory, ".%s.tmp%d" % (os.path.basename(path), os.getpid()))
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 # ------------------------------------------------------------------------------------------------------------
 # cms_cert_report
 # ------------------------------------------------------------------------------------------------------------
-def report_argument_spec() -> dict[str, Any]:
-    return {
+REPORT_ARGS = ArgumentSpec(
+    {
         "nodes": {
             "type": "list",
             "elements": "dict",
@@ -1112,10 +1097,10 @@ def report_argument_spec() -> dict[str, Any]:
         "prometheus_path": {"type": "path"},
         "mode": {"type": "raw", "default": "0644"},
         "force": {"type": "bool", "default": False},
-    }
-
-
-REPORT_RULES: dict[str, Any] = {"required_one_of": [("html_path", "json_path", "prometheus_path")]}
+    },
+    connection=False,
+    required_one_of=[("html_path", "json_path", "prometheus_path")],
+)
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
@@ -1212,13 +1197,9 @@ def run_report(module: Any, now: datetime.datetime | None = None) -> None:
         changed = p["force"] or not same_content(kind, report, existing)
         if changed and not module.check_mode:
             try:
-                write_atomic(path, text, mode)
-            except OSError as exc:
-                module.fail_json(
-                    msg="cannot write the %s report to %s: %s. Check the output path and its directory's permissions."
-                    % (kind, path, exc.strerror or exc),
-                    files=result["files"],
-                )
+                write_atomic(path, text, mode, always=True, option="%s_path" % kind, name="the %s report" % kind)
+            except MmpValidationError as exc:
+                module.fail_json(msg=exc.message, files=result["files"])
         elif not changed and existing is not None:
             try:
                 if os.stat(path).st_mode & 0o7777 != mode:

@@ -163,18 +163,11 @@ report:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._report import (  # noqa: E402
-    REPORT_RULES,
-    report_argument_spec,
-    run_report,
-)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._report import REPORT_ARGS, run_report  # noqa: E402
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=report_argument_spec(), supports_check_mode=True, **REPORT_RULES)
-    run_report(module)
+    run_report(REPORT_ARGS.create_ansible_module())
 
 
 if __name__ == "__main__":

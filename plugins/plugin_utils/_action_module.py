@@ -27,6 +27,8 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.common.validation import check_type_bool
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
+
 # module option -> (connection plugin option, inventory variables in order of preference)
 CONNECTION_VARS = {
     "host": ("host", ("ansible_host", "ansible_ssh_host")),
@@ -98,14 +100,12 @@ class CmsModule:
 
 
 class CmsActionBase(ActionBase):
-    """Subclasses set ``argument_spec`` (a callable returning the module's spec dict), ``module_rules`` (a dict of
-    mutually_exclusive/required_if/... lists) and ``runner`` (the module logic: ``runner(module) -> None``, which
-    ends with ``module.exit_json``/``fail_json``)."""
+    """Subclasses set ``module_args`` (the module's ``_argspec.ArgumentSpec``, the object its ``main()`` uses) and
+    ``runner`` (the module logic: ``runner(module) -> None``, which ends with ``module.exit_json``/``fail_json``)."""
 
     TRANSFERS_FILES = False
     _requires_connection = False
-    argument_spec = None
-    module_rules: ClassVar[dict] = {}
+    module_args: ClassVar[ArgumentSpec]
     supports_check_mode = True
     runner = None
     # One rule for controller files, the rule of the builtin modules, whatever the module:
@@ -132,7 +132,7 @@ class CmsActionBase(ActionBase):
         return None
 
     def connection_args(self, task_vars):
-        spec = type(self).argument_spec()
+        spec = type(self).module_args.argument_spec
         filled = {}
         for option, (plugin_option, names) in CONNECTION_VARS.items():
             if option not in spec or self._task.args.get(option) is not None:
@@ -164,7 +164,8 @@ class CmsActionBase(ActionBase):
                 # path_dwim normalises the path; a trailing slash means "into this directory" and must stay.
                 args[option] = self._loader.path_dwim(value) + ("/" if value.endswith("/") else "")
         cls = type(self)
-        module = CmsModule(self, cls.argument_spec(), args, cls.supports_check_mode, **cls.module_rules)
+        module_args = cls.module_args
+        module = CmsModule(self, module_args.argument_spec, args, cls.supports_check_mode, **module_args.rules)
         if module.invalid:
             out = {"failed": True, "msg": "%s: %s" % (self._task.action, module.invalid)}
         elif module.check_mode and not cls.supports_check_mode:
