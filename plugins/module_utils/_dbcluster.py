@@ -309,41 +309,52 @@ def check_cert_files(
             details[key] = dict(_describe(loaded[key][0], now), file=name, sha256=sha256_hex(data))
     cas = loaded.get("ca_cert")
     for kind in ("server", "client"):
-        key_role, cert_role = kind + "_key", kind + "_cert"
-        if cert_role not in loaded:
-            continue
-        chain = loaded[cert_role]
-        cert = chain[0]
-        info = details[cert_role]
-        label = "%s %s" % (CERT_LABELS[cert_role], names[cert_role])
-        if key_role in loaded and not key_matches_cert(loaded[key_role], cert):
-            problems.append("%s does not belong to %s %s" % (label, CERT_LABELS[key_role], names[key_role]))
-        problem = _validity(cert, now, label)
-        if problem:
-            problems.append(problem)
-        if cas is not None:
-            at = _check_time(cert, cas, now)
-            ok, reason = verify_chain(cert, chain[1:] + cas, at)
-            if not ok:
-                problems.append("%s does not chain to the CA certificate %s: %s" % (label, names["ca_cert"], reason))
-        if kind == "client" and CLIENT_CN_WORD not in (info.get("common_name") or ""):
-            problems.append(
-                "%s has CN %r; the client certificate's CN must contain %r (TN 210530)"
-                % (label, info.get("common_name"), CLIENT_CN_WORD)
-            )
-        if kind == "server" and server_cert_names:
-            missing = san_covers(cert, list(server_cert_names))
-            if missing:
-                problems.append(
-                    "%s does not cover %s in its subjectAltName (it has %s); the database nodes reach each other by "
-                    "these names" % (label, ", ".join(missing), ", ".join(info["san"]) or "no SAN")
-                )
+        if kind + "_cert" in loaded:
+            problems += _pair_problems(kind, loaded, names, details[kind + "_cert"], server_cert_names, now)
     if cas is not None:
         for ca in cas:
             problem = _validity(ca, now, "CA certificate %s" % names["ca_cert"])
             if problem:
                 problems.append(problem)
     return problems, details
+
+
+def _pair_problems(
+    kind: str,
+    loaded: dict[str, Any],
+    names: dict[str, str],
+    info: dict[str, Any],
+    server_cert_names: list[str] | None,
+    now: datetime.datetime,
+) -> list[str]:
+    """What is wrong with the ``server`` or ``client`` key and certificate of a set (see ``check_cert_files``)."""
+    key_role, cert_role = kind + "_key", kind + "_cert"
+    chain, cas = loaded[cert_role], loaded.get("ca_cert")
+    cert = chain[0]
+    label = "%s %s" % (CERT_LABELS[cert_role], names[cert_role])
+    problems = []
+    if key_role in loaded and not key_matches_cert(loaded[key_role], cert):
+        problems.append("%s does not belong to %s %s" % (label, CERT_LABELS[key_role], names[key_role]))
+    problem = _validity(cert, now, label)
+    if problem:
+        problems.append(problem)
+    if cas is not None:
+        ok, reason = verify_chain(cert, chain[1:] + cas, _check_time(cert, cas, now))
+        if not ok:
+            problems.append("%s does not chain to the CA certificate %s: %s" % (label, names["ca_cert"], reason))
+    if kind == "client" and CLIENT_CN_WORD not in (info.get("common_name") or ""):
+        problems.append(
+            "%s has CN %r; the client certificate's CN must contain %r (TN 210530)"
+            % (label, info.get("common_name"), CLIENT_CN_WORD)
+        )
+    if kind == "server" and server_cert_names:
+        missing = san_covers(cert, list(server_cert_names))
+        if missing:
+            problems.append(
+                "%s does not cover %s in its subjectAltName (it has %s); the database nodes reach each other by "
+                "these names" % (label, ", ".join(missing), ", ".join(info["san"]) or "no SAN")
+            )
+    return problems
 
 
 def _validity(cert: Any, now: datetime.datetime, label: str) -> str | None:
