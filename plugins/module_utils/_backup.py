@@ -47,8 +47,8 @@ BACKUP_ARGS = ArgumentSpec(
     required_if=[("state", "rollback", ("name",))],
 )
 
-# How a controller copy compares with the node's file.
-MISSING, INTACT, DIFFERS = "missing", "intact", "differs"
+# How a controller copy compares with the node's file; PRESENT: there, not compared (a new snapshot is due).
+MISSING, INTACT, DIFFERS, PRESENT = "missing", "intact", "differs", "present"
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def backup_request(params: dict[str, Any]) -> BackupRequest:
 
 @dataclass
 class Copy:
-    """A node file and its controller copy: ``status`` MISSING/INTACT/DIFFERS (``None``: not compared)."""
+    """A node file and its controller copy: ``status`` MISSING/INTACT/DIFFERS/PRESENT (``None``: not looked at)."""
 
     status: str | None = None
     size: int | None = None
@@ -139,7 +139,6 @@ class Backup:
         self.commands: list[str] = []
         self.fetch: list[str] = []
         self.fetched: dict[str, dict[str, Any]] = {}
-        self.snapshot_taken = False
         self.rebooting = False
         self.diff: dict[str, Any] | None = None
 
@@ -158,7 +157,7 @@ class Backup:
                 self.state.copies[meta] = self._compare(meta)
         else:
             for name in (bak, meta):
-                self.state.copies[name] = Copy(MISSING if not os.path.exists(self.request.path(name)) else DIFFERS)
+                self.state.copies[name] = Copy(PRESENT if os.path.exists(self.request.path(name)) else MISSING)
 
     def _compare(self, file_name: str) -> Copy:
         path = self.request.path(file_name)
@@ -201,7 +200,6 @@ class Backup:
                 node=self.session.name,
                 command=command,
             )
-        self.snapshot_taken = True
         self.state.files = self.session.listdir()
         self.state.backups = parse_backup_list(self.session.run(backup_list()))
         bak = self.request.files[0]

@@ -16,6 +16,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._backup import (
     DIFFERS,
     INTACT,
     MISSING,
+    PRESENT,
     BackupState,
     Copy,
     backup_request,
@@ -76,7 +77,7 @@ def test_backup_plan_from_the_node_and_controller_state(
 @pytest.mark.parametrize("files", [NODE_HAS_IT, []])
 def test_backup_plan_refuses_to_replace_a_controller_copy_with_a_new_snapshot(files: list[str]) -> None:
     with pytest.raises(MmpValidationError) as caught:
-        plan_backup(backup(force=True), BackupState(["pre"], files, copies(DIFFERS, MISSING)))
+        plan_backup(backup(force=True), BackupState(["pre"], files, copies(PRESENT, MISSING)))
     message = caught.value.message
     assert "/b/cms1/pre.bak is already on the controller" in message
     assert "never replaced" in message and "another name" in message and "move the old copy away" in message
