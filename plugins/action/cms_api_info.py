@@ -11,7 +11,7 @@ from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module impor
 class ActionModule(CmsActionBase):
     """Runs cms_api_info on the controller with connection and API options from inventory (see plugin_utils/_action_module)."""
 
-    argument_spec = staticmethod(_api_info.info_argument_spec)
+    module_args = _api_info.API_INFO_ARGS
     runner = staticmethod(_api_info.run_info)
     controller_paths = ()
     controller_sources = ("api_ca_file",)  # a CA bundle shipped in a role's or playbook's files/

@@ -16,8 +16,7 @@ class ActionModule(CmsActionBase):
     """Runs cms_cert_report on the controller (see plugin_utils/_action_module): the HTML page is rendered from a
     Jinja2 template shipped with the collection, which only the controller has."""
 
-    argument_spec = staticmethod(_report.report_argument_spec)
-    module_rules: ClassVar[dict] = _report.REPORT_RULES
+    module_args = _report.REPORT_ARGS
     runner = staticmethod(functools.partial(_report.run_report, renderers=RENDERERS))
     # The output paths are taken as given, relative to where ansible-playbook runs, as they were when the module
     # ran delegated to localhost; the role builds absolute ones.

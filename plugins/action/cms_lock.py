@@ -11,7 +11,6 @@ from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module impor
 class ActionModule(CmsActionBase):
     """Runs cms_lock on the controller with connection options from inventory (see plugin_utils/_action_module)."""
 
-    argument_spec = staticmethod(_lock.lock_argument_spec)
-    module_rules = _lock.LOCK_RULES
+    module_args = _lock.LOCK_ARGS
     runner = staticmethod(_lock.run_lock)
     controller_paths = ()  # no controller files

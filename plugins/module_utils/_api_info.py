@@ -9,13 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import CmsApi, CmsApiError, with_api
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import with_connection
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpError
 
-
-def info_argument_spec() -> dict[str, Any]:
-    # The MMP connection options are accepted (module_defaults of the action group apply); only host is used.
-    return with_connection(with_api({"list_limit": {"type": "int", "default": 200}}))
+# The MMP connection options are accepted (module_defaults of the action group apply); only host is used.
+API_INFO_ARGS = ArgumentSpec(with_api({"list_limit": {"type": "int", "default": 200}}))
 
 
 def read_all(api: CmsApi, list_limit: int = 200) -> dict[str, Any]:

@@ -36,13 +36,14 @@ import socket
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import run_with_session, with_connection
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import LOCK_FILE
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpCommandError,
     MmpError,
     MmpValidationError,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._runner import SessionRunner
 
 DEFAULT_TTL = 3600
 # A dead run's lock blocks the node for at most a day, whatever ttl was asked for.
@@ -380,19 +381,15 @@ def release(
 # ------------------------------------------------------------------------------------------------------------
 # cms_lock
 # ------------------------------------------------------------------------------------------------------------
-def lock_argument_spec() -> dict[str, Any]:
-    return with_connection(
-        {
-            "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-            "run_id": {"type": "str", "required": True},
-            "purpose": {"type": "str", "default": ""},
-            "ttl": {"type": "int", "default": DEFAULT_TTL},
-            "break_lock": {"type": "bool", "default": False},
-        }
-    )
-
-
-LOCK_RULES: dict[str, Any] = {}
+LOCK_ARGS = ArgumentSpec(
+    {
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+        "run_id": {"type": "str", "required": True},
+        "purpose": {"type": "str", "default": ""},
+        "ttl": {"type": "int", "default": DEFAULT_TTL},
+        "break_lock": {"type": "bool", "default": False},
+    }
+)
 
 
 def run_lock(module: Any) -> None:
@@ -402,28 +399,30 @@ def run_lock(module: Any) -> None:
     except MmpValidationError as exc:
         module.fail_json(**exc.to_fail_kwargs())
 
-    def logic(module: Any, session: Any) -> dict[str, Any]:
-        if p["state"] == "present":
-            result = acquire(
-                session,
-                p["run_id"],
-                p["purpose"],
-                p["ttl"],
-                break_lock=p["break_lock"],
-                check_mode=module.check_mode,
-            )
-        else:
-            result = release(session, p["run_id"], break_lock=p["break_lock"], check_mode=module.check_mode)
-        for warning in result.pop("warnings"):
-            module.warn(warning)
-        result["file"] = LOCK_FILE
-        if module._diff:
-            if p["state"] == "present":
-                before, after = result["previous"], result["lock"]
-            else:
-                before = result["holder"]
-                after = None if result["released"] else before
-            result["diff"] = {"before": {"lock": before}, "after": {"lock": after}}
-        return result
+    SessionRunner(module).execute(lambda session: _lock_or_unlock(module, session))
 
-    run_with_session(module, logic)
+
+def _lock_or_unlock(module: Any, session: Any) -> dict[str, Any]:
+    p = module.params
+    if p["state"] == "present":
+        result = acquire(
+            session,
+            p["run_id"],
+            p["purpose"],
+            p["ttl"],
+            break_lock=p["break_lock"],
+            check_mode=module.check_mode,
+        )
+    else:
+        result = release(session, p["run_id"], break_lock=p["break_lock"], check_mode=module.check_mode)
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    result["file"] = LOCK_FILE
+    if module._diff:
+        if p["state"] == "present":
+            before, after = result["previous"], result["lock"]
+        else:
+            before = result["holder"]
+            after = None if result["released"] else before
+        result["diff"] = {"before": {"lock": before}, "after": {"lock": after}}
+    return result

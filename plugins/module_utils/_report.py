@@ -23,8 +23,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import DATABASE_PARTS, MAIN_PART, SERVICES, Part
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import service_enable, service_restart
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import write_atomic
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import to_iso_utc
 
 SCHEMA = "cisco_cms.mmp.cert_report"
@@ -594,29 +597,11 @@ def same_content(renderer: Renderer, report: dict[str, Any], existing: str | Non
     return render(dict(report, generated_at=old)) == existing
 
 
-def write_atomic(path: str, text: str, mode: int) -> None:
-    """Through a temporary name in the same directory, then moved into place: a textfile collector or a browser
-    never reads half a file (the temporary name does not end in .prom, so the collector ignores it)."""
-    directory = os.path.dirname(path)
-    if directory and not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    tmp = os.path.join(directory, ".%s.tmp%d" % (os.path.basename(path), os.getpid()))
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 # ------------------------------------------------------------------------------------------------------------
 # cms_cert_report
 # ------------------------------------------------------------------------------------------------------------
-def report_argument_spec() -> dict[str, Any]:
-    return {
+REPORT_ARGS = ArgumentSpec(
+    {
         "nodes": {
             "type": "list",
             "elements": "dict",
@@ -642,10 +627,10 @@ def report_argument_spec() -> dict[str, Any]:
         "prometheus_path": {"type": "path"},
         "mode": {"type": "raw", "default": "0644"},
         "force": {"type": "bool", "default": False},
-    }
-
-
-REPORT_RULES: dict[str, Any] = {"required_one_of": [("html_path", "json_path", "prometheus_path")]}
+    },
+    connection=False,
+    required_one_of=[("html_path", "json_path", "prometheus_path")],
+)
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
@@ -731,13 +716,9 @@ def _write_file(
     """Write one file when its content changed, else bring its mode in line; whether anything changed."""
     if changed and not module.check_mode:
         try:
-            write_atomic(path, text, mode)
-        except OSError as exc:
-            module.fail_json(
-                msg="cannot write the %s report to %s: %s. Check the output path and its directory's permissions."
-                % (kind, path, exc.strerror or exc),
-                files=files,
-            )
+            write_atomic(path, text, mode, always=True, option="%s_path" % kind, name="the %s report" % kind)
+        except MmpValidationError as exc:
+            module.fail_json(msg=exc.message, files=files)
     elif not changed and existing is not None:
         try:
             if os.stat(path).st_mode & 0o7777 != mode:

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import session_from_params, with_connection
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import (
     MAIN_PART,
     SERVICES,
@@ -56,18 +56,18 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpError,
     MmpValidationError,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import read_controller_file
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
     parse_enable_output,
     parse_match,
     parse_service_status,
     parse_verify,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._runner import SessionRunner, require_libraries
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import find_error
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import HAS_PARAMIKO, PARAMIKO_IMPORT_ERROR
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._usage import read_usage
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
     cert_info,
     certs_to_pem,
     check_chain_order,
@@ -98,31 +98,30 @@ TLS_HANDSHAKE_TIMEOUT = 10.0
 TLS_RETRY_INTERVAL = 1.0
 
 
-def service_certs_argument_spec() -> dict:
+def _file_options() -> dict[str, dict[str, Any]]:
     files: dict[str, dict[str, Any]] = {}
     for option, src in SRC_OPTIONS.items():
         # File names, not secrets: say so, or Ansible warns about every option with "key" in its name.
         files[option] = {"type": "str", "no_log": False}
         files[src] = {"type": "path", "no_log": False}
-    return with_connection(
-        {
-            "service": {"type": "str", "required": True, "choices": sorted(SERVICES)},
-            "state": {"type": "str", "default": "present", "choices": ["present", "validated"]},
-            **files,
-            "names": {"type": "list", "elements": "str", "default": []},
-            "tls_check": {"type": "bool", "default": True},
-            "tls_host": {"type": "str"},
-            "tls_port": {"type": "int"},
-            "c2w_tls_port": {"type": "int"},
-            "tls_timeout": {"type": "int", "default": 30},
-        }
-    )
+    return files
 
 
-SERVICE_CERTS_RULES: dict[str, Any] = {
-    "required_one_of": [("key", "key_src"), ("cert", "cert_src")],
+SERVICE_CERTS_ARGS = ArgumentSpec(
+    {
+        "service": {"type": "str", "required": True, "choices": sorted(SERVICES)},
+        "state": {"type": "str", "default": "present", "choices": ["present", "validated"]},
+        **_file_options(),
+        "names": {"type": "list", "elements": "str", "default": []},
+        "tls_check": {"type": "bool", "default": True},
+        "tls_host": {"type": "str"},
+        "tls_port": {"type": "int"},
+        "c2w_tls_port": {"type": "int"},
+        "tls_timeout": {"type": "int", "default": 30},
+    },
     # c2w_key/c2w_key_src go with c2w_cert/c2w_cert_src in any of the four pairings: request_files checks that.
-}
+    required_one_of=[("key", "key_src"), ("cert", "cert_src")],
+)
 
 
 class ServiceCertsFailure(MmpError):
@@ -204,14 +203,11 @@ def _pem_text_problem(data: bytes) -> str | None:
 
 
 def _read_controller_file(path: str, option: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise MmpValidationError(
-            "%s %s cannot be read on the controller: %s. Give the path of the file to upload (a path relative to "
-            "the role's or playbook's files/ directory works too)." % (option, path, exc.strerror or exc)
-        ) from None
+    return read_controller_file(
+        path,
+        option,
+        "Give the path of the file to upload (a path relative to the role's or playbook's files/ directory works too).",
+    )
 
 
 def _moved_name(name: str, data: bytes) -> str:
@@ -342,6 +338,8 @@ def _summary(material: Material | None) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------------------------------------------------
 class ServiceCertificates:
     """One service on one node: what it uses now, what it is to use, and the change between them."""
+
+    runner: SessionRunner
 
     def __init__(self, module: Any, session: Any, service: Service, files: dict[str, NodeFile]) -> None:
         self.module = module
@@ -928,13 +926,10 @@ class ServiceCertificates:
         """A fresh connection for the rollback: after a drop or a timeout the old shell is useless."""
         with contextlib.suppress(Exception):  # closing a dead connection may fail in any way; it is gone anyway
             self.session.close()
-        session = session_from_params(self.p, self.session.name)
         # The rollback must outlast what made the change fail: after a timeout the node may still be busy with the
         # slow step (its next prompt comes only when that ends). Bringing the old certificate back matters more than
         # failing fast, so the rollback waits at least as long as the default command timeout.
-        session.command_timeout = max(session.command_timeout, ROLLBACK_COMMAND_TIMEOUT)
-        session.connect()
-        self.session = session
+        self.session = self.runner.open_session(min_command_timeout=ROLLBACK_COMMAND_TIMEOUT)
 
     def _rollback(self, cause: MmpError, previous: dict[str, Material | None], previous_trust: str | None) -> None:
         # A transport error's message carries the last output and a hint for a manual retry; the first line says it.
@@ -1075,16 +1070,7 @@ class ServiceCertificates:
 
 
 def run_service_certs(module: Any) -> None:
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(
-            msg="the cryptography Python library is required on the controller (pip install cryptography)",
-            exception=CRYPTOGRAPHY_IMPORT_ERROR,
-        )
-    if not HAS_PARAMIKO:
-        module.fail_json(
-            msg="the paramiko Python library is required on the controller (pip install paramiko)",
-            exception=PARAMIKO_IMPORT_ERROR,
-        )
+    require_libraries(module, cryptography=True)
     try:
         service = get_service(module.params["service"])
         files = request_files(module.params, service)
@@ -1092,20 +1078,12 @@ def run_service_certs(module: Any) -> None:
             validate_san_entry(name, "names")
     except MmpError as exc:
         module.fail_json(**exc.to_fail_kwargs())
-    session = session_from_params(module.params, getattr(module, "node_name", None))
-    job = None
-    outcome: dict[str, Any]
-    failed = False
-    try:
-        session.connect()
+    runner = SessionRunner(module)
+
+    def build(session: MmpSession) -> ServiceCertificates:
         job = ServiceCertificates(module, session, service, files)
-        outcome = job.run()
-    except ServiceCertsFailure as exc:
-        failed, outcome = True, {**exc.result, **exc.to_fail_kwargs()}
-    except MmpError as exc:
-        failed, outcome = True, exc.to_fail_kwargs()
-    finally:
-        (job.session if job is not None else session).close()
-    if failed:
-        module.fail_json(**outcome)
-    module.exit_json(**outcome)
+        job.runner = runner  # the rollback asks it for a fresh session
+        return job
+
+    # A failure after the service went down carries what was done (outage, rollback, commands) into the result.
+    runner.execute(lambda session: build(session).run())

@@ -98,14 +98,11 @@ call_bridges:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._api_info import info_argument_spec, run_info  # noqa: E402
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._api_info import API_INFO_ARGS, run_info  # noqa: E402
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=info_argument_spec(), supports_check_mode=True)
-    run_info(module)
+    run_info(API_INFO_ARGS.create_ansible_module())
 
 
 if __name__ == "__main__":

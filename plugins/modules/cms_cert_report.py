@@ -165,18 +165,13 @@ report:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._report import (  # noqa: E402
-    REPORT_RULES,
-    report_argument_spec,
-)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._report import REPORT_ARGS  # noqa: E402
 
 
 def main() -> None:
     # The action plugin of the same name runs the report on the controller; this file is what ansible-doc and
     # validate-modules read. Run as a plain module (copied elsewhere), it says so instead of half working.
-    module = AnsibleModule(argument_spec=report_argument_spec(), supports_check_mode=True, **REPORT_RULES)
+    module = REPORT_ARGS.create_ansible_module()
     module.fail_json(
         msg="cms_cert_report runs on the controller through its action plugin; use it as cisco_cms.mmp.cms_cert_report"
     )

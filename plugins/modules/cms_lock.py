@@ -150,18 +150,11 @@ holder:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._lock import (  # noqa: E402
-    LOCK_RULES,
-    lock_argument_spec,
-    run_lock,
-)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._lock import LOCK_ARGS, run_lock  # noqa: E402
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=lock_argument_spec(), supports_check_mode=True, **LOCK_RULES)
-    run_lock(module)
+    run_lock(LOCK_ARGS.create_ansible_module())
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from ansible.module_utils.common.validation import check_type_bool
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import API_VARS
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
 
 # module option -> (connection plugin option, inventory variables in order of preference)
 CONNECTION_VARS = {
@@ -112,13 +113,12 @@ class CmsModule:
 
 
 class CmsActionBase(ActionBase):
-    """Subclasses set ``argument_spec`` (a callable returning the module's spec dict), ``module_rules`` (a dict of
-    mutually_exclusive/required_if/... lists) and ``runner`` (the module logic: ``runner(module) -> None``, which
-    ends with ``module.exit_json``/``fail_json``)."""
+    """Subclasses set ``module_args`` (the module's ``_argspec.ArgumentSpec``, the object its ``main()`` uses) and
+    ``runner`` (the module logic: ``runner(module) -> None``, which ends with ``module.exit_json``/``fail_json``)."""
 
     TRANSFERS_FILES = False
     _requires_connection = False
-    module_rules: ClassVar[dict[str, Any]] = {}
+    module_args: ClassVar[ArgumentSpec]
     supports_check_mode = True
     # One rule for controller files, the rule of the builtin modules, whatever the module:
     # - Options a module writes to (controller_paths): a relative path is relative to the playbook's directory (the
@@ -130,12 +130,8 @@ class CmsActionBase(ActionBase):
     controller_paths: ClassVar[tuple[str, ...]] = ("dest",)
     controller_sources: ClassVar[tuple[str, ...]] = ()
 
-    # Every subclass names its module's own (``staticmethod(_verbs.x_argument_spec)``, ``staticmethod(_verbs.run_x)``);
-    # these stand-ins only give the type a checker holds the subclasses to.
-    @staticmethod
-    def argument_spec() -> dict[str, Any]:
-        raise NotImplementedError("an action plugin built on CmsActionBase sets argument_spec")
-
+    # Every subclass names its module's own runner (``staticmethod(_verbs.run_x)``); this stand-in only gives the
+    # type a checker holds the subclasses to.
     @staticmethod
     def runner(module: Any) -> None:
         raise NotImplementedError("an action plugin built on CmsActionBase sets runner")
@@ -154,7 +150,7 @@ class CmsActionBase(ActionBase):
         return None
 
     def connection_args(self, task_vars: dict[str, Any]) -> dict[str, Any]:
-        spec = type(self).argument_spec()
+        spec = type(self).module_args.argument_spec
         filled: dict[str, Any] = {}
         for option, (plugin_option, names) in CONNECTION_VARS.items():
             if option not in spec or self._task.args.get(option) is not None:
@@ -186,7 +182,8 @@ class CmsActionBase(ActionBase):
                 # path_dwim normalises the path; a trailing slash means "into this directory" and must stay.
                 args[option] = self._loader.path_dwim(value) + ("/" if value.endswith("/") else "")
         cls = type(self)
-        module = CmsModule(self, cls.argument_spec(), args, cls.supports_check_mode, **cls.module_rules)
+        module_args = cls.module_args
+        module = CmsModule(self, module_args.argument_spec, args, cls.supports_check_mode, **module_args.rules)
         if module.invalid:
             out = {"failed": True, "msg": "%s: %s" % (self._task.action, module.invalid)}
         elif module.check_mode and not cls.supports_check_mode:

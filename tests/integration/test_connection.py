@@ -209,6 +209,23 @@ def test_accept_new_trusts_an_unknown_key_and_records_it(
     assert sorted(path.read_text().splitlines()) == recorded
 
 
+def test_cms_service_certs_with_accept_new_says_which_unknown_key_it_trusted(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    path = tmp_path / "known_hosts"
+    files = "key: cms1-2025.key\n        cert: cms1-2025.cer\n        bundle: ca-bundle-2025.cer"
+    play = (
+        "- hosts: cms1\n  gather_facts: false\n  tasks:\n    - name: certs\n      cisco_cms.mmp.cms_service_certs:\n"
+        "        service: webadmin\n        state: validated\n        tls_check: false\n        %s\n" % files
+    )
+    run = playbook(lab, play, extra_vars={"cms_known_hosts": str(path), "cms_host_key_checking": "accept_new"})
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr
+    warnings = " ".join(run.task("cms1", "certs").get("warnings", []))
+    assert "trusted the unknown host key" in warnings
+    assert sha256_fingerprint(known_hosts_line(lab, "cms1")) in warnings and str(path) in warnings
+    assert path.read_text().splitlines() == [known_hosts_line(lab, "cms1")]
+
+
 def test_pinned_host_key_fingerprint(lab: SimLab, playbook: Callable[..., Run], tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"  # a pin needs no known_hosts entry
     empty.write_text("")
