@@ -209,6 +209,8 @@ def test_generate_csrs_makes_per_service_and_clustered_csrs_under_new_basenames(
             "cms_csr_layout": "service",
             "cms_csr_suffix": "2027",
             "cms_csr_lab_ca": False,
+            # Only the names each layout adds, not the lab's short host names.
+            "cms_csr_extra_names": [],
         },
     )
     assert run.rc == 0, run.stdout[-3000:]
@@ -226,6 +228,7 @@ def test_generate_csrs_makes_per_service_and_clustered_csrs_under_new_basenames(
             "cms_csr_suffix": "2027",
             "cms_csr_cluster_fqdn": "cms.lab.cms.example",
             "cms_csr_lab_ca": False,
+            "cms_csr_extra_names": [],
         },
     )
     assert clustered.rc == 0, clustered.stdout[-3000:]
