@@ -835,8 +835,13 @@ class ServiceCertificates:
                     )
                 )
             return
-        if self.p["state"] != "present":
-            return
+        if self.p["state"] == "present":
+            self._reload_if_stale(served, wanted, endpoint)
+
+    def _reload_if_stale(self, served: dict[str, Any], wanted: Material, endpoint: tuple[str, int]) -> None:
+        """Without a change of files: a service that does not serve what it is configured with gets a reload when
+        it serves an older certificate of its own (same key, or the same names); anything else is a warning."""
+        host, port = endpoint
         leaf = cert_info(wanted.leaf)
         if served["fingerprint_sha256"] == leaf["fingerprint_sha256"]:
             return
@@ -1102,53 +1107,64 @@ class ServiceCertificates:
             restore.append(c2w_trust(self.name, previous_trust))
         return outage_sequence(self.name, restore) if restore else [self._start_command()]
 
+    def _kept_after_drop(self, cause: MmpError, status: dict[str, Any], what: str) -> bool:
+        """After a dropped connection: the whole change had taken effect and passes its checks, so it is kept."""
+        if not isinstance(cause, (MmpConnectError, MmpTimeout)) or not self._in_place(status):
+            return False
+        try:
+            self.tls["after"] = self._verify_wanted()
+        except MmpError:
+            return False  # roll back as for any failure
+        self.notes.append(
+            "%s; after reconnecting, the change had taken effect and passed its checks, so it was kept"
+            % what.rstrip(".")
+        )
+        return True
+
+    def _restore_sequence(
+        self, status: dict[str, Any], previous: dict[str, Material | None], previous_trust: str | None
+    ) -> list[str]:
+        """The commands that bring the previous files back from the state the node is really in, start last."""
+        configured = self._configured(status)
+        restore: list[str] = []
+        for part, material in previous.items():
+            if material is None:
+                raise MmpCommandError(
+                    "%s had no usable certificate before the change, so there is nothing to go back to" % self.name
+                )
+            if configured[part] != material.names():
+                names = material.names()
+                restore.append(
+                    service_certs(
+                        self.name,
+                        str(names["key"]),
+                        str(names["cert"]),
+                        names["bundle"],
+                        part=None if part == MAIN else part,
+                    )
+                )
+        if previous_trust:
+            restore.append(c2w_trust(self.name, previous_trust))
+        if "disable" not in self.service.sequence:
+            return outage_sequence(self.name, restore) if restore else reload_sequence(self.name)
+        sequence = outage_sequence(self.name, restore) if restore else [self.name + " enable"]
+        if not self._running(status) and sequence[0].endswith(" disable"):
+            sequence = sequence[1:]
+        return sequence
+
     def _rollback(self, cause: MmpError, previous: dict[str, Material | None], previous_trust: str | None) -> None:
-        """Check the real state after reconnecting, then put the previous files back and start the service.
+        """Check the real state after reconnecting, then put the previous files back and only then start the service.
 
         Returns (no rollback) when a dropped connection hid a change that had fully taken effect and passes its
         checks: rolling that back would cost a second outage for nothing.
         """
         # A transport error's message carries the last output and a hint for a manual retry; the first line says it.
         what = re.sub(r"[;:,]?\s*last output:?$", "", cause.message.split("\n")[0].strip())
-        restore: list[str] = []
         try:
             self._reconnect()
-            status = self._read_status()
-            if isinstance(cause, (MmpConnectError, MmpTimeout)) and self._in_place(status):
-                with contextlib.suppress(MmpError):  # the checks fail: roll back as for any failure
-                    self.tls["after"] = self._verify_wanted()
-                    self.notes.append(
-                        "%s; after reconnecting, the change had taken effect and passed its checks, so it was kept"
-                        % what.rstrip(".")
-                    )
-                    return
-                status = self._read_status()
-            configured = self._configured(status)
-            for part, material in previous.items():
-                if material is None:
-                    raise MmpCommandError(
-                        "%s had no usable certificate before the change, so there is nothing to go back to" % self.name
-                    )
-                if configured[part] != material.names():
-                    names = material.names()
-                    restore.append(
-                        service_certs(
-                            self.name,
-                            str(names["key"]),
-                            str(names["cert"]),
-                            names["bundle"],
-                            part=None if part == MAIN else part,
-                        )
-                    )
-            if previous_trust:
-                restore.append(c2w_trust(self.name, previous_trust))
-            if "disable" in self.service.sequence:
-                sequence = outage_sequence(self.name, restore) if restore else [self.name + " enable"]
-                if not self._running(status) and sequence[0].endswith(" disable"):
-                    sequence = sequence[1:]
-            else:
-                sequence = outage_sequence(self.name, restore) if restore else reload_sequence(self.name)
-            for command in sequence:
+            if self._kept_after_drop(cause, self._read_status(), what):
+                return
+            for command in self._restore_sequence(self._read_status(), previous, previous_trust):
                 self._run(command)
             old = {part: m for part, m in previous.items() if m is not None}
             try:
