@@ -353,3 +353,35 @@ def test_a_new_certificate_that_drops_san_names_is_refused_then_accepted_with_al
     accepted = playbook(lab, play([{"service": "webadmin", **args, "allow_san_shrink": True}]))
     assert ok(accepted, "cms1", "t0")["changed"] is True
     assert served(lab, "cms1", "webadmin") == leaf.fingerprint
+
+
+def test_the_role_summary_lists_a_node_never_reached_as_unreachable_and_ansible_counts_it_so(
+    lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
+) -> None:
+    lab.ctl(faults={"cms2": {"down": True}})
+    leaves = {node: ca.leaf(f"{node}-r2", seeded_names(node)) for node in ("cms1", "cms2")}
+    run = playbook(
+        lab,
+        f"""
+        - hosts: cms1,cms2
+          gather_facts: false
+          roles:
+            - role: cisco_cms.mmp.service_certs
+              service_certs_preflight: false
+              service_certs_defaults:
+                key_src: "{{{{ '{leaves["cms1"].key}' if inventory_hostname == 'cms1' else '{leaves["cms2"].key}' }}}}"
+                cert_src: "{{{{ '{leaves["cms1"].cert}' if inventory_hostname == 'cms1' else '{leaves["cms2"].cert}' }}}}"
+                bundle_src: {ca.bundle}
+              service_certs_services:
+                - service: webadmin
+        """,
+    )
+    assert run.stats["cms2"]["unreachable"] == 1 and run.stats["cms2"]["failures"] == 0
+    assert run.stats["cms1"]["failures"] == 0
+    states = next(
+        r["msg"] for r in run.results["cms1"] if r["_task"].endswith("nodes never reached, and the next step")
+    )
+    assert "cms2: unreachable, nothing done on it" in states
+    assert any(line.startswith("cms1 webadmin: enabled, running, configured cms1-r2.cer") for line in states)
+    assert states[-1].startswith("Next step: fix the cause given for cms2")
+    assert served(lab, "cms1", "webadmin") == leaves["cms1"].fingerprint
