@@ -329,6 +329,7 @@ def tls_probe(host: str, port: int, roots: list[Any], timeout: float = TLS_HANDS
         "fingerprint_sha256": info["fingerprint_sha256"],
         "public_key_sha256": info["public_key_sha256"],
         "subject": info["subject"],
+        "common_name": info["common_name"],
         "san": info["san"],
         "not_after": info["not_after"],
         "verified": verified,
@@ -817,6 +818,14 @@ class ServiceCertificates:
         self.tls["before"] = served
         if changing:
             if current is not None and served["public_key_sha256"] != public_key_sha256(current.leaf):
+                if self._older_certificate_of_this_service(served, current):
+                    # Configured but never restarted (an interrupted run): the change restarts it anyway.
+                    self.notes.append(
+                        "%s serves %s (SHA-256 %s), an older certificate than the one it is configured with (%s); "
+                        "the change puts the new one in place"
+                        % (self.name, served["subject"], served["fingerprint_sha256"], current.cert.name)
+                    )
+                    return
                 raise MmpValidationError(
                     "%s: the TLS endpoint %s:%d serves %s (SHA-256 %s), not the certificate %s is configured with "
                     "(%s, SHA-256 %s): tls_host/tls_port point at something else, and the check after the change "
@@ -869,11 +878,14 @@ class ServiceCertificates:
                 % (host, port, served["subject"], served["fingerprint_sha256"], self.name)
             )
 
-    def _older_certificate_of_this_service(self, served: dict[str, Any], wanted: Material) -> bool:
-        """The endpoint serves a certificate for one of the names of the wanted one (and is served by this node)."""
-        names = set(cert_info(wanted.leaf)["san"]) | {str(cert_info(wanted.leaf)["subject"])}
-        served_names = set(served.get("san") or []) | {str(served.get("subject"))}
-        return bool(names & served_names)
+    def _older_certificate_of_this_service(self, served: dict[str, Any], material: Material) -> bool:
+        """The endpoint serves a certificate for the same name as ``material``'s: its common name, or its whole SAN.
+        One shared name is not enough: nodes of a cluster share the join URL host, and a port pointing at another
+        node must not look like this service."""
+        info = cert_info(material.leaf)
+        if info["common_name"] and served.get("common_name") == info["common_name"]:
+            return True
+        return bool(info["san"]) and sorted(served.get("san") or []) == sorted(info["san"])
 
     # ---- doing ------------------------------------------------------------------------------------------------
     def upload(self) -> None:

@@ -173,6 +173,30 @@ def test_a_rerun_after_a_kill_between_callbridge_certs_and_restart_restarts_it_t
     assert ok(playbook(lab, play([args], hosts="cms3")), "cms3", "t0")["changed"] is False
 
 
+def test_another_new_certificate_after_a_kill_between_callbridge_certs_and_restart_is_applied_not_refused(
+    lab: SimLab, ca: TestCA, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    first = {"service": "callbridge", **material(ca, "cms3", "cms3-r2"), "tls_port": port(lab, "cms3", "callbridge")}
+    lab.ctl(timings={"command": 2.0})
+    start = time.time()
+    proc = start_playbook(lab, play([first], hosts="cms3"), tmp_path)
+    wait_for_command(lab, "cms3", "callbridge certs", start)
+    time.sleep(1)
+    kill_9(proc)
+    time.sleep(2.5)
+    lab.ctl(timings={"command": 0.0})
+    # The operator tries again with yet another certificate: the endpoint serves the oldest one, which is this
+    # service's own (same name), not a sign that tls_host/tls_port point elsewhere.
+    second = {"service": "callbridge", **material(ca, "cms3", "cms3-r3"), "tls_port": port(lab, "cms3", "callbridge")}
+    run = playbook(lab, play([second], hosts="cms3"))
+    result = ok(run, "cms3", "t0")
+    assert result["changed"] is True
+    assert any("an older certificate than the one it is configured with (cms3-r2.cer)" in n for n in result["notes"])
+    assert served(lab, "cms3", "callbridge") == x509.fingerprint(
+        x509.load_certs(Path(second["cert_src"]).read_bytes())[0]
+    )
+
+
 def test_the_role_rerun_after_a_kill_mid_rollout_ends_with_every_service_enabled_and_serving_its_certificate(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run], tmp_path: Path
 ) -> None:
