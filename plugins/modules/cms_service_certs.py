@@ -28,8 +28,9 @@ description:
     same key than its files hold (files renewed under the same names), it is reloaded, as the TechNote says.
   - B(The desired state includes the running state.) A service that is disabled or stopped is started on its
     configured files (C(<service> enable), C(callbridge restart)). A service configured with the wanted files that
-    still serves an older certificate for the same names (configured, never restarted, for example after a run
-    was killed between C(callbridge certs) and C(callbridge restart)) is restarted. Each is a change, with the
+    still serves an older certificate of the same name (common name, or the whole SAN; configured, never
+    restarted, for example after a run was killed between C(callbridge certs) and C(callbridge restart)) is
+    restarted. Each is a change, with the
     reason in RV(reasons) and in the diff.
   - B(Refused before any change), besides the checks below, a certificate or bundle source that holds a private
     key block, and a new certificate whose SAN drops names the one in use has (unless O(allow_san_shrink)).
