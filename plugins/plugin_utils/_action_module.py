@@ -195,5 +195,8 @@ class CmsActionBase(ActionBase):
             except _ModuleExit as done:
                 out = done.result
         out = module.finish(out)
+        if out.get("unreachable"):
+            # A module that could not reach its node says so; Ansible counts the host unreachable, not failed.
+            out.pop("failed", None)
         result.update(out)
         return result
