@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import os
 import re
+import secrets
 import socket
 import ssl
 import time
@@ -61,6 +62,9 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpValidationError,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import read_controller_file
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._lock import DEFAULT_TTL as LOCK_TTL
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._lock import acquire as acquire_lock
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._lock import release as release_lock
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
     parse_enable_output,
     parse_match,
@@ -127,6 +131,8 @@ SERVICE_CERTS_ARGS = ArgumentSpec(
         "tls_timeout": {"type": "int", "default": 30},
         "reconnect_timeout": {"type": "int", "default": 300},
         "allow_san_shrink": {"type": "bool", "default": False},
+        "run_id": {"type": "str"},
+        "break_lock": {"type": "bool", "default": False},
     },
     # c2w_key/c2w_key_src go with c2w_cert/c2w_cert_src in any of the four pairings: request_files checks that.
     required_one_of=[("key", "key_src"), ("cert", "cert_src")],
@@ -1260,13 +1266,50 @@ class ServiceCertificates:
         self.resolve()
         self.validate()
         self.plan()
-        self.upload()
-        self.node_checks()
-        if self.module.check_mode or self.p["state"] == "validated" or not self.commands:
-            self._record_final(self.status, self.tls.get("before"), self.desired.get(self.primary))
+        # A run that writes to the node holds the node's lock while it does (docs/concurrency.md); one that only
+        # reads takes none, so a no-op re-run costs no extra round trips.
+        writes = not self.module.check_mode and bool(self.commands or any(f.upload for f in self.files.values()))
+        own_lock = self._lock() if writes else None
+        try:
+            self.upload()
+            self.node_checks()
+            if self.module.check_mode or self.p["state"] == "validated" or not self.commands:
+                self._record_final(self.status, self.tls.get("before"), self.desired.get(self.primary))
+                return self.dump()
+            self.apply()
             return self.dump()
-        self.apply()
-        return self.dump()
+        finally:
+            if own_lock:
+                self._unlock(own_lock)
+
+    def _lock(self) -> str | None:
+        """Take (or, under a role's ``run_id``, refresh) the node's lock; the run id to release, if this call owns it.
+
+        Without a ``run_id`` the module locks for its own call: a module left running after its playbook was killed
+        keeps the node locked until it ends, so a re-run cannot meet it half way through a swap.
+        """
+        run_id = self.p.get("run_id") or "cms_service_certs-%s" % secrets.token_hex(6)
+        taken = acquire_lock(
+            self.session,
+            run_id,
+            "cms_service_certs %s" % self.name,
+            LOCK_TTL,
+            break_lock=self.p["break_lock"],
+            break_hint="service_certs_break_lock: true (break_lock: true on cms_service_certs)",
+        )
+        for warning in taken["warnings"]:
+            self.module.warn(warning)
+        return None if self.p.get("run_id") else run_id
+
+    def _unlock(self, run_id: str) -> None:
+        try:
+            released = release_lock(self.session, run_id)
+        except Exception as exc:  # noqa: BLE001 - after a failure the connection may be gone in any way
+            # The lock then expires on its own, or the next run on this controller sees its run ended.
+            self.module.warn("%s: could not release the node's lock (%s); it expires on its own" % (self.node, exc))
+            return
+        for warning in released["warnings"]:
+            self.module.warn(warning)
 
 
 def run_service_certs(module: Any) -> None:

@@ -175,6 +175,20 @@ options:
         reach the service by a dropped name would fail). Set V(true) to allow dropping names on purpose.
     type: bool
     default: false
+  run_id:
+    description:
+      - The run this change belongs to. A call that uploads or changes anything holds the node's lock
+        (C(cisco_cms_mmp.lock) in its file store, see C(docs/concurrency.md)) while it works, and another run that
+        holds it makes the call fail before anything changes, naming the holder.
+      - With a O(run_id) (the C(service_certs) role passes its own), the lock of that run is taken or refreshed and
+        left for the run to release. Without one, the call takes a lock of its own and releases it when it ends.
+    type: str
+  break_lock:
+    description:
+      - Take the node's lock even though another run holds it. Only for a lock left by a run known to be dead;
+        a lock whose run died also expires on its own after an hour.
+    type: bool
+    default: false
 notes:
   - Runs on the controller (the action plugin opens the SSH/SFTP session to the node); CMS has no Python.
   - A service that was disabled is enabled at the end of the change, as the TechNote's sequence does.

@@ -20,6 +20,9 @@ from typing import Any
 
 import pytest
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils import _lock
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import LOCK_FILE
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
 from tests.cmssim import x509
 from tests.cmssim.testing import SimLab
 from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, Run, ansible_env
@@ -136,7 +139,10 @@ def test_a_rerun_after_a_kill_between_webadmin_certs_and_enable_enables_it_on_th
     result = ok(run, "cms2", "t0")
     assert result["changed"] is True
     assert result["reasons"] == ["webadmin is disabled"]
+    # The killed run's lock names processes that are gone: the re-run takes it over and says so.
+    assert any("took over the lock of run cms_service_certs-" in w for w in result.get("warnings", []))
     assert service_commands_since(lab, "cms2", rerun_start) == ["webadmin enable"]
+    assert not (lab.files_dir("cms2") / LOCK_FILE).exists()
     assert result["service_state"]["enabled"] is True and result["service_state"]["serves_configured"] is True
     assert config(lab, "cms2", "webadmin")["enabled"] is True
     assert served(lab, "cms2", "webadmin") == x509.fingerprint(
@@ -231,6 +237,38 @@ def test_the_role_rerun_after_a_kill_mid_rollout_ends_with_every_service_enabled
 
 
 # ---- the node or the connection goes away ------------------------------------------------------------------------
+def test_a_swap_on_a_node_a_detached_module_still_holds_is_refused_then_proceeds_once_that_process_ended(
+    lab: SimLab, ca: TestCA, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    # What a kill -9 of ansible-playbook alone leaves: its worker goes on with the swap and holds the node's lock.
+    worker = subprocess.Popen(["sleep", "600"])
+    try:
+        session = MmpSession(
+            "127.0.0.1",
+            port=lab.port("cms1"),
+            password=lab.password,
+            known_hosts_file=str(lab.dir / "known_hosts"),
+            name="cms1",
+        ).connect()
+        who = {**_lock.controller_identity(), "pid": worker.pid, "worker_pid": worker.pid}
+        _lock.acquire(session, "cms_service_certs-detached", "cms_service_certs webadmin", 600, identity=who)
+        args = {"service": "webadmin", **material(ca, "cms1", "cms1-r2"), "tls_port": port(lab, "cms1", "webadmin")}
+        start = time.time()
+        refused = failed(playbook(lab, play([args], hosts="cms1")), "cms1", "t0")
+        assert "cms1 is locked by another run: run cms_service_certs-detached" in refused["msg"]
+        assert refused["holder"]["worker_pid"] == worker.pid and "break_lock" in refused["msg"]
+        assert mutating_events(lab, "cms1", start) == []
+    finally:
+        worker.kill()
+        worker.wait(10)
+    # Its process gone, the next run on this controller takes the lock over, says so, and frees the node after.
+    result = ok(playbook(lab, play([args], hosts="cms1")), "cms1", "t0")
+    assert result["changed"] is True and config(lab, "cms1", "webadmin")["cert"] == "cms1-r2.cer"
+    assert any("took over the lock of run cms_service_certs-detached" in w for w in result["warnings"])
+    assert not (lab.files_dir("cms1") / LOCK_FILE).exists()
+    session.close()
+
+
 def test_a_node_down_for_five_seconds_mid_swap_is_waited_for_and_rolled_back(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
