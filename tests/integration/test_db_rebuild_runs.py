@@ -87,7 +87,7 @@ def test_a_kill_after_initialize_then_a_relaunch_with_force_resumes_without_rebu
 ) -> None:
     lab = make_lab(lab_file={"timings": FAST})
     extra = {"db_cluster_rebuild_force": True}
-    kill_when(lab, "cms1", "database cluster initialize", extra, delay=0.5)
+    kill_when(lab, "cms1", "database cluster initialize", extra)
     settle(lab)
     first = record(lab)
     assert first["finished"] is False and first["force"] is True and first["rebuild_started"] is True
