@@ -71,9 +71,11 @@ def _var(variables: dict[str, Any], name: str) -> Any:
     default = DEFAULTS[name]
     if value is None and default is not None:
         return default
+    # Jinja without native types (ansible-core before 2.19) may hand booleans and null over as text.
     if isinstance(default, bool) and isinstance(value, str):
-        # Jinja without native types hands booleans over as text.
         return value.strip().lower() in ("true", "yes", "on", "1")
+    if default is None and value in ("", "None"):
+        return None
     return value
 
 
@@ -367,7 +369,11 @@ def _choose_target(
     healthy cluster runs on while they are not due (adopt), or generate new ones."""
     status = _status(primary)
     if resume:
-        why = "resumes the run %s begun %s (%s)" % (saved.get("serial"), saved.get("started", "?"), saved.get("reason"))
+        why = "resumes the run %s begun %s (%s)" % (
+            saved.get("serial"),
+            saved.get("started") or "earlier",
+            saved.get("reason") or "recorded",
+        )
         return saved["mode"], dict(saved["target"]), why
     forced = "forced (db_cluster_rebuild_force)"
     if not _var(variables, "generate"):
@@ -512,6 +518,23 @@ def _summary(plan: dict[str, Any], variables: dict[str, Any]) -> str:
     )
 
 
+def _check_cluster(
+    plan: dict[str, Any], variables: dict[str, Any], hosts: list[dict[str, Any]], primary: dict[str, Any]
+) -> None:
+    """Every node the statuses list is in the play; the address the others reach the primary at."""
+    unknown = unknown_members(hosts)
+    if unknown:
+        msg = (
+            "The cluster lists %s, which no host of this play is (by its status or its cms_address). Run the rebuild "
+            "against every node of the cluster (no --limit), or set cms_address on each host. Nothing was changed."
+        )
+        plan["problems"].append(_problem("members", msg % ", ".join(unknown)))
+    address, problem = primary_address(primary, variables)
+    plan["primary_address"] = address
+    if problem:
+        plan["problems"].append(_problem("address", problem))
+
+
 def plan_rebuild(request: dict[str, Any]) -> dict[str, Any]:
     """The whole plan of one run; ``problems`` (each ``{check, msg}``) say why it must not start.
 
@@ -538,22 +561,8 @@ def plan_rebuild(request: dict[str, Any]) -> dict[str, Any]:
     if problem:
         plan["problems"].append(_problem("primary", problem))
         return plan
-    unknown = unknown_members(hosts)
-    if unknown:
-        plan["problems"].append(
-            _problem(
-                "members",
-                (
-                    "The cluster lists %s, which no host of this play is (by its status or its cms_address). Run the rebuild "
-                    "against every node of the cluster (no --limit), or set cms_address on each host. Nothing was changed."
-                )
-                % ", ".join(unknown),
-            )
-        )
     by_name = {h["name"]: h for h in hosts}
-    address, problem = primary_address(by_name[primary], variables)
-    if problem:
-        plan["problems"].append(_problem("address", problem))
+    _check_cluster(plan, variables, hosts, by_name[primary])
     given_names = _var(variables, "server_cert_names")
     names = (
         list(given_names)
@@ -561,7 +570,7 @@ def plan_rebuild(request: dict[str, Any]) -> dict[str, Any]:
         else [h["fqdn"] for h in hosts if h.get("database", True) and h.get("fqdn")]
     )
     mode, target, reason = _choose_target(variables, saved, resume, force, by_name[primary], serial)
-    plan.update(primary_address=address, mode=mode, target=target, reason=reason, server_cert_names=names)
+    plan.update(mode=mode, target=target, reason=reason, server_cert_names=names)
     plan["backup_name"] = (
         saved["backup_name"] if resume and saved.get("backup_name") else backup_name(variables, serial)
     )

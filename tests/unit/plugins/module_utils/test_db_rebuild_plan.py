@@ -393,9 +393,15 @@ def test_the_default_variables_pass() -> None:
     assert check_variables({}) == []
 
 
-def test_booleans_handed_over_as_text_are_read_as_booleans() -> None:
+def test_booleans_and_null_handed_over_as_text_are_read_as_such() -> None:
     assert plan(healthy_cluster(), force="False")["rebuild"] is False
     assert plan(healthy_cluster(), force="True")["rebuild"] is True
+    assert plan(healthy_cluster(), server_cert_names="None")["server_cert_names"] == [
+        "cms1.lab.cms.example",
+        "cms2.lab.cms.example",
+        "cms3.lab.cms.example",
+    ]
+    assert plan(healthy_cluster(), server_cert_names=[])["server_cert_names"] == []
 
 
 def test_a_server_name_from_the_inventory_that_is_no_host_name_is_refused() -> None:
