@@ -7,6 +7,10 @@
 # root (git-ignored). ansible-test needs its working directory inside .../ansible_collections/cisco_cms/mmp and
 # Python resolves the checkout's symlink away, so it runs on the installed copy. A failed run keeps its work
 # directory (ansible-test results in .../tests/output) and prints where it is.
+#
+# Sanity and units run with each ansible-core of ANSIBLE_TEST_CORES (default "newest oldest"): newest is .venv's
+# (2.19), oldest is .venv/ansible-core-2.16 (scripts/setup.sh makes it), the oldest meta/runtime.yml claims. The
+# tarball is built and installed once, by .venv's ansible-galaxy.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -14,6 +18,17 @@ ROOT=$PWD
 export PATH=$ROOT/.venv/bin:$PATH
 export ANSIBLE_GALAXY_COLLECTIONS_PATH_WARNING=false
 PYTHON_VERSION=3.11
+read -r -a CORES <<<"${ANSIBLE_TEST_CORES:-newest oldest}"
+core_venv() {
+    case $1 in
+    newest) echo "$ROOT/.venv" ;;
+    oldest) echo "$ROOT/.venv/ansible-core-2.16" ;;
+    *)
+        echo "ansible-test.sh: ANSIBLE_TEST_CORES takes newest and/or oldest, not '$1'" >&2
+        return 2
+        ;;
+    esac
+}
 
 do_build=0 do_sanity=0 do_units=0
 extra=()
@@ -36,6 +51,15 @@ while (($#)); do
 done
 if ((!do_build && !do_sanity && !do_units)); then
     do_sanity=1 do_units=1
+fi
+if ((do_sanity || do_units)); then
+    for core in "${CORES[@]}"; do
+        venv=$(core_venv "$core")
+        if [[ ! -x $venv/bin/ansible-test ]]; then
+            echo "ansible-test.sh: no ansible-test in $venv; run scripts/setup.sh (make setup) first" >&2
+            exit 2
+        fi
+    done
 fi
 
 say() { printf 'ansible-test.sh: %s\n' "$*"; }
@@ -89,19 +113,28 @@ cd "$WORK/collections/ansible_collections/cisco_cms/mmp"
 # ansible-test decides the collection paths itself; a checkout's ansible.cfg must not point it back here.
 unset ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH ANSIBLE_COLLECTIONS_PATHS
 
-if ((do_sanity)); then
-    say "ansible-test sanity (Python $PYTHON_VERSION)"
-    ansible-test sanity --python "$PYTHON_VERSION" --requirements --color no "${extra[@]}"
-fi
-
-if ((do_units)); then
-    # The unit tests that ship in the tarball; `test_*.py` anywhere under tests/unit.
-    if [[ -n $(find tests/unit -name 'test_*.py' -print -quit 2>/dev/null) ]]; then
+# The unit tests that ship in the tarball; `test_*.py` anywhere under tests/unit.
+has_units=$(find tests/unit -name 'test_*.py' -print -quit 2>/dev/null || true)
+base_path=$PATH
+for core in "${CORES[@]}"; do
+    venv=$(core_venv "$core")
+    version=$("$venv/bin/python" -c 'import ansible; print(ansible.__version__)')
+    # That ansible-core's own python3.11 first: ansible-test looks the --python version up on PATH.
+    export PATH=$venv/bin:$base_path
+    if ((do_sanity)); then
+        SECONDS=0
+        say "ansible-test sanity (ansible-core $version, Python $PYTHON_VERSION)"
+        "$venv/bin/ansible-test" sanity --python "$PYTHON_VERSION" --requirements --color no "${extra[@]}"
+        say "sanity with ansible-core $version passed in ${SECONDS}s"
+    fi
+    if ((do_units)) && [[ -n $has_units ]]; then
+        SECONDS=0
         # --venv: ansible-test installs its pinned unit-test requirements into a virtual environment of its own
         # instead of into .venv.
-        say "ansible-test units (Python $PYTHON_VERSION)"
-        ansible-test units --venv --python "$PYTHON_VERSION" --requirements --color no "${extra[@]}"
-    else
+        say "ansible-test units (ansible-core $version, Python $PYTHON_VERSION)"
+        "$venv/bin/ansible-test" units --venv --python "$PYTHON_VERSION" --requirements --color no "${extra[@]}"
+        say "units with ansible-core $version passed in ${SECONDS}s"
+    elif ((do_units)); then
         say "ansible-test units: no tests/unit/**/test_*.py yet, skipped"
     fi
-fi
+done

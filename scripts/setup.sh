@@ -83,11 +83,35 @@ if [[ ! -f $STAMP || $(cat "$STAMP") != "$want" ]]; then
     printf '%s\n' "$want" >"$STAMP"
 fi
 
+# --- the oldest ansible-core the collection claims ---------------------------------------------------------
+# meta/runtime.yml says requires_ansible >=2.16, so scripts/ansible-test.sh runs sanity and units with that
+# ansible-core too (its newest patch). It lives in a virtual environment of its own inside .venv, so that whatever
+# ignores or removes .venv (git, the tarball, the linters, a fresh setup) covers it as well.
+OLDEST_VENV=$VENV/ansible-core-2.16
+OLDEST_REQUIREMENTS=requirements-ansible-core-2.16.txt
+OLDEST_STAMP=$OLDEST_VENV/.requirements.sha256
+if [[ ! -x $OLDEST_VENV/bin/python ]]; then
+    say "creating .venv/ansible-core-2.16 (ansible-test with the oldest supported ansible-core)"
+    if ! "$PYTHON" -m venv "$OLDEST_VENV"; then
+        rm -rf "$OLDEST_VENV"
+        die "could not create $OLDEST_VENV with $PYTHON"
+    fi
+fi
+want=$(sha256sum "$OLDEST_REQUIREMENTS" | cut -d' ' -f1)
+if [[ ! -f $OLDEST_STAMP || $(cat "$OLDEST_STAMP") != "$want" ]]; then
+    say "installing $OLDEST_REQUIREMENTS into .venv/ansible-core-2.16"
+    "$OLDEST_VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$OLDEST_REQUIREMENTS"
+    printf '%s\n' "$want" >"$OLDEST_STAMP"
+fi
+
 # --- ansible-test pip bootstrap ---------------------------------------------------------------------------
 # ansible-test bootstraps pip in each of its virtual environments with get-pip.py from a host that is not
 # reachable here, unless a copy sits in its cache. This stand-in installs pip from the interpreter's bundled
-# wheel instead, then what ansible-test asked for, from the package index.
-pip_version=$("$VENV/bin/python" - <<'EOF'
+# wheel instead, then what ansible-test asked for, from the package index. Each ansible-core pins a pip version
+# of its own (so a file name of its own): every one used here gets the stand-in.
+for python in "$VENV/bin/python" "$OLDEST_VENV/bin/python"; do
+    pip_version=$(
+        "$python" - <<'EOF'
 from ansible_test._internal.python_requirements import get_venv_packages
 
 
@@ -97,12 +121,12 @@ class _Python:
 
 print(get_venv_packages(_Python())["pip"])
 EOF
-) || pip_version=24.2
-bootstrap=$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py
-if [[ ! -f $bootstrap ]]; then
-    say "writing the ansible-test pip bootstrap stand-in to $bootstrap"
-    mkdir -p "$(dirname "$bootstrap")"
-    cat >"$bootstrap" <<'EOF'
+    ) || pip_version=24.2
+    bootstrap=$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py
+    if [[ ! -f $bootstrap ]]; then
+        say "writing the ansible-test pip bootstrap stand-in to $bootstrap"
+        mkdir -p "$(dirname "$bootstrap")"
+        cat >"$bootstrap" <<'EOF'
 # Stand-in for get-pip.py, written by scripts/setup.sh: ansible-test cannot download the real one here.
 # Bootstrap pip from the interpreter's bundled wheel, then install what ansible-test asked for.
 import subprocess
@@ -112,6 +136,8 @@ args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
 subprocess.check_call([sys.executable, "-m", "ensurepip", "--default-pip"])
 subprocess.check_call([sys.executable, "-m", "pip", "install"] + args)
 EOF
-fi
+    fi
+done
 
-say "ready ($("$VENV/bin/python" --version), ansible-core $("$VENV/bin/python" -c 'import ansible; print(ansible.__version__)'))"
+core_of() { "$1" -c 'import ansible; print(ansible.__version__)'; }
+say "ready ($("$VENV/bin/python" --version), ansible-core $(core_of "$VENV/bin/python"); ansible-test also with $(core_of "$OLDEST_VENV/bin/python"))"

@@ -11,6 +11,5 @@ from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module impor
 class ActionModule(CmsActionBase):
     """Runs cms_backup on the controller with connection options from inventory (see plugin_utils/_action_module)."""
 
-    argument_spec = staticmethod(_backup.backup_argument_spec)
-    module_rules = _backup.BACKUP_RULES
+    module_args = _backup.BACKUP_ARGS
     runner = staticmethod(_backup.run_backup)

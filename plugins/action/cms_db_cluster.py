@@ -11,8 +11,7 @@ from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module impor
 class ActionModule(CmsActionBase):
     """Runs cms_db_cluster on the controller with connection options from inventory (see plugin_utils/_action_module)."""
 
-    argument_spec = staticmethod(_dbcluster.cluster_argument_spec)
-    module_rules = _dbcluster.CLUSTER_RULES
+    module_args = _dbcluster.DB_CLUSTER_ARGS
     runner = staticmethod(_dbcluster.run_cluster)
     # The certificate files to upload are looked up like copy's src (role/playbook files/, then as given).
     controller_sources = tuple(key + "_src" for key in _dbcluster.CERT_KEYS)

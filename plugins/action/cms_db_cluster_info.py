@@ -11,8 +11,7 @@ from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module impor
 class ActionModule(CmsActionBase):
     """Runs cms_db_cluster_info on the controller with connection options from inventory (see plugin_utils/_action_module)."""
 
-    argument_spec = staticmethod(_dbcluster.info_argument_spec)
-    module_rules = _dbcluster.INFO_RULES
+    module_args = _dbcluster.DB_CLUSTER_INFO_ARGS
     runner = staticmethod(_dbcluster.run_info)
     controller_paths = ("fetch_dest",)  # relative to the playbook's directory, like dest everywhere else
     # The set check_certs checks is looked up as cms_db_cluster looks up the same set before it uploads it.

@@ -11,5 +11,5 @@ from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module impor
 class ActionModule(CmsActionBase):
     """Runs cms_pki_info on the controller with connection options from inventory (see plugin_utils/_action_module)."""
 
-    argument_spec = staticmethod(_pki.info_argument_spec)
+    module_args = _pki.PKI_INFO_ARGS
     runner = staticmethod(_pki.run_info)

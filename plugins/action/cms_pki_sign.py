@@ -11,6 +11,5 @@ from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module impor
 class ActionModule(CmsActionBase):
     """Runs cms_pki_sign on the controller with connection options from inventory (see plugin_utils/_action_module)."""
 
-    argument_spec = staticmethod(_pki.sign_argument_spec)
-    module_rules = _pki.SIGN_RULES
+    module_args = _pki.PKI_SIGN_ARGS
     runner = staticmethod(_pki.run_sign)

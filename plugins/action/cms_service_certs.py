@@ -15,7 +15,6 @@ class ActionModule(CmsActionBase):
     playbook's ``files/`` directories, then the path as given), so a role can ship or point at them.
     """
 
-    argument_spec = staticmethod(_services.service_certs_argument_spec)
-    module_rules = _services.SERVICE_CERTS_RULES
+    module_args = _services.SERVICE_CERTS_ARGS
     runner = staticmethod(_services.run_service_certs)
     controller_sources = tuple(_services.SRC_OPTIONS.values())

@@ -2,19 +2,20 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Argument specs shared by every module: the connection options (documented in doc_fragments/_connection.py)."""
+"""Argument specs: the connection options every node module shares (documented in doc_fragments/_connection.py),
+and ``ArgumentSpec``, one object per module holding its options and the rules between them.
+
+A module names its ``ArgumentSpec`` once in ``main()`` (``ARGS.create_ansible_module()``) and once in its action
+plugin (``module_args = ARGS``); both build the same validation from it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpError
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import (
-    HAS_PARAMIKO,
-    PARAMIKO_IMPORT_ERROR,
-    MmpSession,
-)
+from ansible.module_utils.basic import AnsibleModule
 
 CONNECTION_SPEC = {
     "host": {"type": "str", "required": True},
@@ -31,54 +32,44 @@ CONNECTION_SPEC = {
 }
 
 
-def with_connection(spec: dict) -> dict:
+def with_connection(spec: dict[str, Any]) -> dict[str, Any]:
     """A module's own options plus the connection options."""
     merged = dict(CONNECTION_SPEC)
     merged.update(spec)
     return merged
 
 
-def session_from_params(params: dict, name: str | None = None) -> MmpSession:
-    return MmpSession(
-        name=name,
-        host=params["host"],
-        port=params["port"],
-        username=params["username"],
-        password=params.get("password"),
-        private_key_file=params.get("private_key_file"),
-        private_key_passphrase=params.get("private_key_passphrase"),
-        known_hosts_file=params.get("known_hosts_file"),
-        host_key=params.get("host_key"),
-        host_key_checking=params["host_key_checking"],
-        connect_timeout=params["connect_timeout"],
-        command_timeout=params["command_timeout"],
-    )
+@dataclass(frozen=True)
+class ArgumentSpec:
+    """A module's options and the rules between them (``required_if`` and the rest, as ``AnsibleModule`` takes them).
 
-
-def run_with_session(module: Any, logic: Callable[[Any, MmpSession], dict[str, Any]]) -> None:
-    """Open one SSH connection for the module call, run ``logic(module, session) -> result dict``, exit.
-
-    Every ``MmpError`` becomes a ``fail_json`` naming the node, the command and what the node printed.  The
-    connection is closed on every path.
+    ``connection``: the module talks to a node, so the connection options are added.
     """
-    if not HAS_PARAMIKO:
-        module.fail_json(
-            msg="the paramiko Python library is required on the controller (pip install paramiko)",
-            exception=PARAMIKO_IMPORT_ERROR,
-        )
-    # The action plugin names the node by its inventory hostname; errors read better with it than with an address.
-    session = session_from_params(module.params, getattr(module, "node_name", None))
-    failure = None
-    try:
-        session.connect()
-        if session.host_key_added:
-            # Trust on first use is opt-in (host_key_checking: accept_new), and never silent.
-            module.warn("trusted the unknown host key %s" % session.host_key_added)
-        result = logic(module, session)
-    except MmpError as exc:
-        failure = exc.to_fail_kwargs()
-    finally:
-        session.close()
-    if failure is not None:
-        module.fail_json(**failure)
-    module.exit_json(**result)
+
+    options: dict[str, Any]
+    connection: bool = True
+    mutually_exclusive: list[Any] = field(default_factory=list)
+    required_together: list[Any] = field(default_factory=list)
+    required_one_of: list[Any] = field(default_factory=list)
+    required_if: list[Any] = field(default_factory=list)
+    required_by: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def argument_spec(self) -> dict[str, Any]:
+        """A fresh copy each time: validation may add to the dicts it is given."""
+        spec = copy.deepcopy(self.options)
+        return with_connection(spec) if self.connection else spec
+
+    @property
+    def rules(self) -> dict[str, Any]:
+        rules = {
+            "mutually_exclusive": self.mutually_exclusive,
+            "required_together": self.required_together,
+            "required_one_of": self.required_one_of,
+            "required_if": self.required_if,
+            "required_by": self.required_by,
+        }
+        return {name: copy.deepcopy(value) for name, value in rules.items() if value}
+
+    def create_ansible_module(self, supports_check_mode: bool = True) -> AnsibleModule:
+        return AnsibleModule(argument_spec=self.argument_spec, supports_check_mode=supports_check_mode, **self.rules)

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The ``backup`` verb set: logic behind cms_backup, and the controller-side file writes other verb sets share.
+"""The ``backup`` verb set: logic behind cms_backup.
 
 ``backup snapshot <name>`` writes ``<name>.bak`` and ``<name>.json`` [H, TN 215421]; both are fetched over SFTP. A
 backup holds the node's configuration, certificates and **private keys** [H, TN 214620], so on the controller it is
@@ -13,13 +13,12 @@ runs only with ``state: rollback``, and its ``(Y/n)`` is answered with a capital
 
 from __future__ import annotations
 
-import hashlib
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import run_with_session, with_connection
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
-    CONFIRM_RE,
     backup_files,
     backup_list,
     backup_rollback,
@@ -29,224 +28,267 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpCommandError,
     MmpConnectError,
-    MmpError,
     MmpValidationError,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import file_sha256, sha256_hex, write_private_file
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import parse_backup_list, parse_backup_snapshot
-
-PRIVATE_DIR_MODE = 0o700
-PRIVATE_FILE_MODE = 0o600
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Controller files
-# ------------------------------------------------------------------------------------------------------------
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def file_sha256(path: str) -> str | None:
-    """SHA-256 of a controller file, ``None`` when it does not exist."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    except FileNotFoundError:
-        return None
-    return digest.hexdigest()
-
-
-def ensure_private_dir(path: str) -> None:
-    """Create ``path`` for files that hold private keys: every directory this creates is made 0700."""
-    if os.path.isdir(path):
-        return
-    parent = os.path.dirname(os.path.abspath(path))
-    if parent != path:
-        ensure_private_dir(parent)
-    os.mkdir(path, PRIVATE_DIR_MODE)
-    os.chmod(path, PRIVATE_DIR_MODE)
-
-
-def write_private_file(path: str, data: bytes) -> str:
-    """Write ``data`` to ``path`` atomically, mode 0600, and read it back; returns its SHA-256.
-
-    The file appears under its final name only when complete, so a half-written copy is never mistaken for a
-    good one; a copy that reads back differently is removed and reported.
-    """
-    ensure_private_dir(os.path.dirname(path) or ".")
-    want = sha256_hex(data)
-    tmp = "%s.part%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, PRIVATE_FILE_MODE)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    got = file_sha256(path)
-    if got != want:
-        os.unlink(path)
-        raise MmpError(
-            "the copy written to %s reads back with SHA-256 %s instead of %s; it was removed" % (path, got, want),
-            hint="Check the controller's disk (space, errors) and run again.",
-        )
-    return want
-
-
-# ------------------------------------------------------------------------------------------------------------
-# cms_backup
-# ------------------------------------------------------------------------------------------------------------
-def backup_argument_spec() -> dict[str, Any]:
-    return with_connection(
-        {
-            "name": {"type": "str"},
-            "state": {"type": "str", "default": "present", "choices": ["present", "rollback"]},
-            "dest": {"type": "path"},
-            "force": {"type": "bool", "default": False},
-        }
-    )
-
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._runner import SessionRunner
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import CONFIRM_RE
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
 
 # Without a name, state present only lists the backups (a "list" state belongs in an info module, not here).
-BACKUP_RULES: dict[str, Any] = {"required_if": [("state", "rollback", ("name",))]}
+BACKUP_ARGS = ArgumentSpec(
+    {
+        "name": {"type": "str"},
+        "state": {"type": "str", "default": "present", "choices": ["present", "rollback"]},
+        "dest": {"type": "path"},
+        "force": {"type": "bool", "default": False},
+    },
+    required_if=[("state", "rollback", ("name",))],
+)
+
+# How a controller copy compares with the node's file; PRESENT: there, not compared (a new snapshot is due).
+MISSING, INTACT, DIFFERS, PRESENT = "missing", "intact", "differs", "present"
 
 
-def _fetch(session: Any, module: Any, file_name: str, path: str) -> dict[str, Any]:
-    """Download ``file_name`` and write it to ``path`` (0600); size and SHA-256 checked on both sides."""
-    data = session.download(file_name)  # the transport checks the size against the node's stat
-    digest = sha256_hex(data)
-    if not module.check_mode:
-        write_private_file(path, data)
-    return {"path": path, "size": len(data), "sha256": digest}
+@dataclass(frozen=True)
+class BackupRequest:
+    """What the task asks for, checked before anything connects."""
+
+    name: str = ""
+    state: str = "present"
+    dest: str = ""
+    force: bool = False
+
+    @property
+    def files(self) -> tuple[str, str]:
+        return backup_files(self.name) if self.name else ("", "")
+
+    def path(self, file_name: str) -> str:
+        return os.path.join(self.dest, file_name)
 
 
-def _intact(session: Any, file_name: str, path: str) -> dict[str, Any] | None:
-    """The controller copy's facts when it matches the node's file byte for byte, else ``None``."""
-    if not os.path.isfile(path):
-        return None
-    try:
-        node_size = session.sftp.stat("/" + file_name).st_size
-    except OSError:
-        return None
-    if os.path.getsize(path) != node_size:
-        return None
-    local = file_sha256(path)
-    # The MMP has no checksum verb: the node's copy is read over SFTP and hashed here.
-    remote = sha256_hex(session.download(file_name))
-    if local != remote:
-        return None
-    return {"path": path, "size": node_size, "sha256": local}
+def backup_request(params: dict[str, Any]) -> BackupRequest:
+    # ``name`` is required for rollback (BACKUP_ARGS); without it, state present only lists.
+    name = validate_basename(params["name"], "name") if params.get("name") else ""
+    if name:
+        backup_snapshot(name)  # the builder validates the name the node will see
+    if params["state"] == "present" and name and not params.get("dest"):
+        raise MmpValidationError(
+            "dest is required with a name: the controller directory the backup is fetched to (one per node, "
+            "e.g. backups/{{ inventory_hostname }})"
+        )
+    return BackupRequest(name, params["state"], params.get("dest") or "", params["force"])
+
+
+@dataclass
+class Copy:
+    """A node file and its controller copy: ``status`` MISSING/INTACT/DIFFERS/PRESENT (``None``: not looked at)."""
+
+    status: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+
+
+@dataclass
+class BackupState:
+    backups: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    copies: dict[str, Copy] = field(default_factory=dict)
+
+
+def plan_backup(request: BackupRequest, state: BackupState) -> tuple[list[str], list[str]]:
+    """``(commands, files to fetch)`` that bring the node and the controller to ``request``; pure.
+
+    Raises ``MmpValidationError`` for what must not happen: a rollback to a backup the node lacks, and a forced
+    snapshot whose controller copies would be replaced (a controller copy is never replaced).
+    """
+    if not request.name:
+        return [], []
+    bak, meta = request.files
+    if request.state == "rollback":
+        if bak not in state.files:
+            raise MmpValidationError(
+                "no %s on the node (backup list shows %s); upload the backup over SFTP first"
+                % (bak, ", ".join(state.backups) or "nothing")
+            )
+        return [backup_rollback(request.name)], []
+    if bak not in state.files or request.force:
+        kept = [request.path(f) for f in (bak, meta) if state.copies.get(f, Copy()).status not in (None, MISSING)]
+        if kept:
+            why = "force replaces the node's snapshot only" if request.force else "the node has no %s" % bak
+            raise MmpValidationError(
+                "a new snapshot %s is to be taken (%s), but %s %s already on the controller and a backup copy is "
+                "never replaced. Give another name, or move the old copy away first, then run again."
+                % (request.name, why, " and ".join(kept), "is" if len(kept) == 1 else "are")
+            )
+        return [backup_snapshot(request.name)], [bak, meta]
+    # A damaged or missing copy is fetched again from the same snapshot: that restores the copy, it replaces nothing.
+    fetch = [f for f in (bak, meta) if f in state.files and state.copies.get(f, Copy()).status != INTACT]
+    return [], fetch
+
+
+class Backup:
+    """cms_backup on one node: ``read_state`` -> ``plan`` -> ``apply`` -> ``dump`` (see ``SessionRunner``)."""
+
+    def __init__(self, module: Any, session: MmpSession, request: BackupRequest) -> None:
+        self.module = module
+        self.session = session
+        self.request = request
+        self.state = BackupState()
+        self.commands: list[str] = []
+        self.fetch: list[str] = []
+        self.fetched: dict[str, dict[str, Any]] = {}
+        self.rebooting = False
+        self.diff: dict[str, Any] | None = None
+
+    def read_state(self) -> None:
+        self.state.backups = parse_backup_list(self.session.run(backup_list()))
+        if not self.request.name:
+            return
+        self.state.files = self.session.listdir()
+        bak, meta = self.request.files
+        if self.request.state == "rollback":
+            return
+        if bak in self.state.files and not self.request.force:
+            # The MMP has no checksum verb: the node's copy is read over SFTP and hashed here.
+            self.state.copies[bak] = self._compare(bak)
+            if self.state.copies[bak].status == INTACT and meta in self.state.files:
+                self.state.copies[meta] = self._compare(meta)
+        else:
+            for name in (bak, meta):
+                self.state.copies[name] = Copy(PRESENT if os.path.exists(self.request.path(name)) else MISSING)
+
+    def _compare(self, file_name: str) -> Copy:
+        path = self.request.path(file_name)
+        if not os.path.isfile(path):
+            return Copy(MISSING)
+        try:
+            node_size = self.session.sftp.stat("/" + file_name).st_size
+        except OSError:
+            return Copy(DIFFERS)
+        if os.path.getsize(path) != node_size:
+            return Copy(DIFFERS, node_size)
+        remote = sha256_hex(self.session.download(file_name))
+        return Copy(INTACT if file_sha256(path) == remote else DIFFERS, node_size, remote)
+
+    def plan(self) -> list[str]:
+        try:
+            self.commands, self.fetch = plan_backup(self.request, self.state)
+        except MmpValidationError as exc:
+            raise MmpValidationError("%s: %s" % (self.session.name, exc.message)) from None
+        if self.module._diff and self.commands:
+            self.diff = self._diff()  # before the snapshot, which changes the list
+        return self.commands
+
+    def apply(self) -> None:
+        if self.request.state == "rollback":
+            self._rollback()
+            return
+        if self.commands:
+            self._snapshot()
+        for name in self.fetch:
+            if name in self.state.files:
+                self.fetched[name] = self._fetch(name)
+
+    def _snapshot(self) -> None:
+        command = self.commands[0]
+        reported = parse_backup_snapshot(self.session.run(command))
+        if reported != self.request.name:
+            raise MmpCommandError(
+                "backup snapshot %s reported %s.bak instead" % (self.request.name, reported),
+                node=self.session.name,
+                command=command,
+            )
+        self.state.files = self.session.listdir()
+        self.state.backups = parse_backup_list(self.session.run(backup_list()))
+        bak = self.request.files[0]
+        if bak not in self.state.files:
+            raise MmpCommandError(
+                "%s is not in the node's file store after backup snapshot" % bak,
+                node=self.session.name,
+                command=command,
+            )
+
+    def _fetch(self, file_name: str) -> dict[str, Any]:
+        """Download ``file_name`` and write it to ``dest`` (0600); size and SHA-256 checked on both sides."""
+        data = self.session.download(file_name)  # the transport checks the size against the node's stat
+        path = self.request.path(file_name)
+        return {"path": path, "size": len(data), "sha256": write_private_file(path, data)}
+
+    def _rollback(self) -> None:
+        command = self.commands[0]
+        try:
+            self.session.run(command, confirm=True)
+        except MmpConnectError as exc:
+            # [H] rollback reboots the node (TN 214620): the connection drops once the Y is taken.
+            if exc.output is None or not CONFIRM_RE.search(exc.output):
+                raise
+            self.rebooting = True
+            return
+        # The prompt came back: an answer without a reboot means the node did not roll back.
+        raise MmpCommandError(
+            "backup rollback %s returned to the prompt without rebooting the node; nothing is known to have changed"
+            % self.request.files[0],
+            node=self.session.name,
+            command=command,
+            output=self.session.transcript[-1][1] if self.session.transcript else None,
+        )
+
+    def dump(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "changed": bool(self.commands or self.fetch),
+            "commands": self.commands,
+            "name": self.request.name or None,
+            "backups": self.state.backups,
+        }
+        if not self.request.name:
+            return result
+        result["file"] = self.request.files[0]
+        if self.diff is not None:
+            result["diff"] = self.diff
+        if self.request.state == "rollback":
+            if self.rebooting:
+                result["rebooting"] = True
+            return result
+        return self._dump_present(result)
+
+    def _dump_present(self, result: dict[str, Any]) -> dict[str, Any]:
+        bak, meta = self.request.files
+        result["snapshot_taken"] = bool(self.commands)
+        result["fetched"] = bak in self.fetch
+        if self.module.check_mode and bak in self.fetch:
+            result["path"] = self.request.path(bak)
+            return result
+        copy = self.fetched.get(bak) or self._copy_facts(bak)
+        result.update(path=copy["path"], size=copy["size"], sha256=copy["sha256"], checksum=copy["sha256"])
+        if meta in self.fetched:
+            result["json"] = self.fetched[meta]
+        elif meta in self.fetch:
+            result["json"] = self._copy_facts(meta)  # check mode: what the node's file is
+        elif meta in self.state.files:
+            result["json"] = {"path": self.request.path(meta)}
+        return result
+
+    def _copy_facts(self, file_name: str) -> dict[str, Any]:
+        copy = self.state.copies[file_name]
+        return {"path": self.request.path(file_name), "size": copy.size, "sha256": copy.sha256}
+
+    def _diff(self) -> dict[str, Any]:
+        if self.request.state == "rollback":
+            return {
+                "before": {"configuration": "current"},
+                "after": {"configuration": self.request.files[0], "reboot": True},
+            }
+        return {
+            "before": {"backups": self.state.backups},
+            "after": {"snapshot": self.request.files[0], "dest": self.request.dest},
+        }
 
 
 def run_backup(module: Any) -> None:
-    p = module.params
     try:
-        # ``name`` and ``dest`` are required for present and rollback (BACKUP_RULES); "" only with state list.
-        name = validate_basename(p["name"], "name") if p.get("name") else ""
-        snapshot_cmd = backup_snapshot(name) if name else ""
-        bak, meta = backup_files(name) if name else ("", "")
-        if p["state"] == "present" and name and not p.get("dest"):
-            raise MmpValidationError(
-                "dest is required with a name: the controller directory the backup is fetched to (one per node, "
-                "e.g. backups/{{ inventory_hostname }})"
-            )
+        request = backup_request(module.params)
     except MmpValidationError as exc:
         module.fail_json(**exc.to_fail_kwargs())
-    dest: str = p.get("dest") or ""
-
-    def logic(module: Any, session: Any) -> dict[str, Any]:
-        result: dict[str, Any] = {"changed": False, "commands": [], "name": name or None}
-        result["backups"] = parse_backup_list(session.run(backup_list()))
-        if not name:
-            return result
-        files = session.listdir()
-        result["file"] = bak
-        if p["state"] == "rollback":
-            return _rollback(module, session, result, files)
-
-        bak_path = os.path.join(dest, bak)
-        meta_path = os.path.join(dest, meta)
-        have = bak in files and not p["force"]
-        fetched = _intact(session, bak, bak_path) if have else None
-        if have and fetched is not None:
-            result.update(fetched=False, snapshot_taken=False)
-            if meta in files and _intact(session, meta, meta_path) is None:
-                result["json"] = _fetch(session, module, meta, meta_path)
-                result["changed"] = True
-            elif meta in files:
-                result["json"] = {"path": meta_path}
-            return _summary(result, fetched)
-        result["changed"] = True
-        if not have:
-            result["commands"] = [snapshot_cmd]
-            if module._diff:
-                result["diff"] = {"before": {"backups": result["backups"]}, "after": {"snapshot": bak, "dest": dest}}
-            if module.check_mode:
-                result.update(snapshot_taken=True, fetched=True, path=bak_path)
-                return result
-            reported = parse_backup_snapshot(session.run(snapshot_cmd))
-            if reported != name:
-                raise MmpCommandError(
-                    "backup snapshot %s reported %s.bak instead" % (name, reported),
-                    node=session.name,
-                    command=snapshot_cmd,
-                )
-            files = session.listdir()
-            result["backups"] = parse_backup_list(session.run(backup_list()))
-        result["snapshot_taken"] = not have
-        if module.check_mode:
-            result.update(fetched=True, path=bak_path)
-            return result
-        if bak not in files:
-            raise MmpCommandError(
-                "%s is not in the node's file store after backup snapshot" % bak,
-                node=session.name,
-                command=snapshot_cmd,
-            )
-        fetched = _fetch(session, module, bak, bak_path)
-        if meta in files:
-            result["json"] = _fetch(session, module, meta, meta_path)
-        result["fetched"] = True
-        return _summary(result, fetched)
-
-    run_with_session(module, logic)
-
-
-def _summary(result: dict[str, Any], fetched: dict[str, Any]) -> dict[str, Any]:
-    result.update(path=fetched["path"], size=fetched["size"], sha256=fetched["sha256"], checksum=fetched["sha256"])
-    return result
-
-
-def _rollback(module: Any, session: Any, result: dict[str, Any], files: list[str]) -> dict[str, Any]:
-    bak = result["file"]
-    command = backup_rollback(result["name"])
-    if bak not in files:
-        raise MmpValidationError(
-            "%s: no %s on the node (backup list shows %s); upload the backup over SFTP first"
-            % (session.name, bak, ", ".join(result["backups"]) or "nothing")
-        )
-    result.update(changed=True, commands=[command])
-    if module._diff:
-        result["diff"] = {"before": {"configuration": "current"}, "after": {"configuration": bak, "reboot": True}}
-    if module.check_mode:
-        return result
-    try:
-        session.run(command, confirm=True)
-    except MmpConnectError as exc:
-        # [H] rollback reboots the node (TN 214620): the connection drops once the Y is taken.
-        if exc.output is None or not CONFIRM_RE.search(exc.output):
-            raise
-        result["rebooting"] = True
-        return result
-    # The prompt came back: an answer without a reboot means the node did not roll back.
-    raise MmpCommandError(
-        "backup rollback %s returned to the prompt without rebooting the node; nothing is known to have changed" % bak,
-        node=session.name,
-        command=command,
-        output=session.transcript[-1][1] if session.transcript else None,
-    )
+    SessionRunner(module).run(lambda session: Backup(module, session, request))

@@ -2,15 +2,16 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The one source of the MMP command strings, the input rules they need, and the terminal regexes.
+"""The one source of the MMP command strings and the input rules they need.
 
 Every value that ends up on an MMP command line goes through a validator here first: the MMP is a line-oriented
 CLI, so a newline or control character in a value would smuggle a second command in (CLI injection), and a space
 would split one value into two words.  Validators raise ``MmpValidationError`` before anything is sent, with a
 message that names the bad value, the rule and the fix.
 
-Sources: CLI_REFERENCE.md (marks [H] seen verbatim in a Cisco transcript, [M], [GUESS]) and the TechNotes
-"Generate CSR and apply certificates to CMS" and "Renew expired database cluster certificates".
+Sources: docs/dev/mmp_reference.md (its #marks: [H] seen verbatim in a Cisco transcript, [M], [L], [GUESS]; its
+#sources: the S ids) and the TechNotes "Generate CSR and apply certificates to CMS" and "Renew expired database
+cluster certificates".
 """
 
 from __future__ import annotations
@@ -18,98 +19,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from dataclasses import dataclass
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import get_service, services_taking
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
-
-# ---------------------------------------------------------------------------------------------------------------
-# Terminal: prompt, confirmation, errors
-# ---------------------------------------------------------------------------------------------------------------
-# CSI sequences (colours, cursor moves), OSC titles, and two-byte escapes such as ``ESC =`` or ``ESC (B``.
-ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Za-z0-9]|\x1b[=>78cDEHM]")
-_ANSI = r"(?:\x1b\[[0-?]*[ -/]*[@-~])*"
-# The MMP prompt is the hostname, ``>`` and a space: ``cms2> `` [H].  It must be a whole line at the end of the
-# output, so that a usage line ending in ``<name>`` is never taken for a prompt.
-PROMPT_RE = re.compile(
-    r"(?:\A|[\r\n])" + _ANSI + r"(?P<hostname>[A-Za-z0-9][A-Za-z0-9._-]*)>" + _ANSI + r" ?" + _ANSI + r"\Z"
-)
-# ``database cluster remove|initialize|join`` print the question inside a warning block and then wait [H]; only a
-# capital ``Y`` proceeds, a lower-case ``y`` does not [H].
-CONFIRM_RE = re.compile(r"\(Y/n\)")
-CONFIRM_ANSWER = "Y"
-# Lines in which the node reports a failure.  ``ERROR: ...`` [H] (the DB cluster certs refusal), ``FAILURE: ...``
-# [H] (``enable`` checks), a usage text [H] (``backup`` without arguments), and an unknown-command message [GUESS].
-# The padded ``ERROR                    : <text>`` label of ``database cluster status`` in its Error state [H] is
-# state, not a command failure, so ``ERROR`` followed by spaces and a colon does not count.
-ERROR_RE = re.compile(
-    r"^(?:(?:ERROR|FAILURE)(?::|\b(?!\s*:))|Usage:|(?i:.*\b(?:unknown|invalid|unrecogni[sz]ed) command\b))",
-    re.MULTILINE,
-)
-_PROMPT_LINE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*>(?: .*)?$")
-
-
-def strip_ansi(text: str) -> str:
-    return ANSI_RE.sub("", text)
-
-
-def normalize_output(text: str) -> str:
-    """ANSI escapes removed and every line ending turned into ``\\n`` (a PTY sends CRLF [GUESS])."""
-    text = strip_ansi(text)
-    text = re.sub(r"\r+\n", "\n", text)
-    return text.replace("\r", "\n")
-
-
-def output_lines(text: str) -> list[str]:
-    """The lines of an output without the echoed command and prompts around it (transcripts carry both)."""
-    lines = [line.rstrip() for line in normalize_output(text).split("\n")]
-    while lines and (not lines[0].strip() or _PROMPT_LINE_RE.match(lines[0])):
-        lines.pop(0)
-    while lines and (not lines[-1].strip() or _PROMPT_LINE_RE.match(lines[-1])):
-        lines.pop()
-    return lines
-
-
-def prompt_re_for(hostname: str) -> re.Pattern[str]:
-    """The prompt of one known node (stricter than ``PROMPT_RE``)."""
-    return re.compile(r"(?:\A|[\r\n])" + _ANSI + re.escape(hostname) + ">" + _ANSI + r" ?" + _ANSI + r"\Z")
-
-
-def find_error(output: str) -> str | None:
-    """The node's own error text in ``output``, or ``None``.
-
-    The first error line is returned with the lines that continue it (``Disable clustering on this node first``
-    after the ``ERROR:`` line [H], the body of a usage text, several ``FAILURE:`` lines in a row), up to a blank
-    line.  ``SUCCESS:`` lines among them are left out.  Whether an error is fatal is the caller's decision:
-    ``FAILURE:`` is the normal answer of ``pki match`` on a mismatched pair.
-    """
-    lines = output_lines(output)
-    for index, line in enumerate(lines):
-        if ERROR_RE.match(line):
-            found = [line.strip()]
-            for following in lines[index + 1 :]:
-                if not following.strip() or _PROMPT_LINE_RE.match(following):
-                    break
-                if following.startswith("SUCCESS:"):
-                    continue
-                found.append(following.rstrip() if following.startswith(" ") else following.strip())
-            return "\n".join(found)
-    return None
-
-
-def expects_confirmation(command: str) -> bool:
-    """Whether ``command`` asks a ``(Y/n)`` question before it acts.
-
-    [H] for ``database cluster remove|initialize|join``; [GUESS] for ``database cluster connect`` and
-    ``backup rollback`` (their prompts were never seen).
-    """
-    words = command.split()
-    return words[:3] in (
-        ["database", "cluster", "remove"],
-        ["database", "cluster", "initialize"],
-        ["database", "cluster", "join"],
-        ["database", "cluster", "connect"],
-    ) or words[:2] == ["backup", "rollback"]
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Validators
@@ -117,6 +29,10 @@ def expects_confirmation(command: str) -> bool:
 BASENAME_RE = re.compile(r"[A-Za-z0-9_-]+")  # [H] "alphanumeric, hyphen or underscore characters"
 FILE_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # flat store at the SFTP root [H]; names are bare
 COUNTRY_RE = re.compile(r"[A-Za-z]{2}")  # [H] two-letter ISO code
+# The collection's node lock (module_utils/_lock.py) and its temporary files.  A plain name, not a dot file: file
+# names with a leading dot are refused above all else, and whether a CMS store keeps them is not known.  No CMS file
+# ends in ``.lock``.
+LOCK_FILE = "cisco_cms_mmp.lock"
 INTERFACES = ("a", "b", "c", "d")  # the MMP's network interfaces [H: `ipv4 a`, `database cluster localnode a`]
 _DNS_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 _EMAIL_LOCAL_RE = re.compile(r"[A-Za-z0-9._%+-]+")
@@ -164,6 +80,11 @@ def validate_basename(name: object, what: str = "basename") -> str:
     return name
 
 
+def is_lock_file(name: str) -> bool:
+    """The node lock and its temporary files: store files that are never certificates, keys or backups."""
+    return name == LOCK_FILE or name.startswith(LOCK_FILE + ".")
+
+
 def validate_file_name(name: object, what: str = "file name") -> str:
     """A file of the node's flat store (the SFTP root): ``[A-Za-z0-9._-]+``, no leading dot, no ``/``."""
     name = validate_text(name, what)
@@ -183,6 +104,11 @@ def validate_file_name(name: object, what: str = "file name") -> str:
         raise MmpValidationError(
             "%s %s is not valid: node file names may hold only letters, digits, '.', '-' and '_' (no spaces). "
             "Rename the file, e.g. %s." % (what, _show(name), _show(re.sub(r"[^A-Za-z0-9._-]+", "_", name)))
+        )
+    if is_lock_file(name):
+        raise MmpValidationError(
+            "%s %s is the name of the node lock that cisco_cms.mmp keeps in the store; give the file another name"
+            % (what, _show(name))
         )
     return name
 
@@ -509,153 +435,8 @@ def signed_cert_file(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Services
+# Services (what each one is: _catalog.SERVICES)
 # ---------------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Service:
-    """A certificate-bearing MMP service.
-
-    ``labels`` maps a normalized field to the status labels that show it (first one present wins);
-    ``list_fields`` hold space-separated lists; ``secret_labels`` are never returned; ``status_guessed`` marks a
-    status block no public transcript shows ([GUESS], the 2.x-only services).  ``sequence`` is the outage
-    sequence of PROCEDURES.md section 4, ``certs`` standing for the certs command(s).
-    """
-
-    name: str
-    majors: tuple[int, ...]
-    labels: dict[str, tuple[str, ...]]
-    sequence: tuple[str, ...]
-    lifecycle: tuple[str, ...]
-    cert_parts: tuple[str, ...] = ("",)
-    accepts_bundle: bool = True
-    list_fields: tuple[str, ...] = ()
-    secret_labels: tuple[str, ...] = ()
-    status_guessed: bool = False
-
-
-SERVICES: dict[str, Service] = {
-    "webadmin": Service(
-        name="webadmin",
-        majors=(2, 3),
-        labels={  # [H] S6 (3.x); the bundle line [GUESS] by analogy with callbridge
-            "enabled": ("Enabled",),
-            "listen_interface": ("TLS listening interface",),
-            "listen_port": ("TLS listening port",),
-            "key": ("Key file",),
-            "cert": ("Certificate file",),
-            "bundle": ("CA Bundle file",),
-            "http_redirect": ("HTTP redirect",),
-            "state": ("STATUS",),
-        },
-        sequence=("disable", "certs", "enable"),
-        lifecycle=("enable", "disable", "restart"),
-    ),
-    "callbridge": Service(
-        name="callbridge",
-        majors=(2, 3),
-        labels={  # [H] S6/S7; no Enabled line [H]; CA Bundle file absent (not `none`) without a bundle [H]
-            "listen": ("Listening interfaces",),
-            "preferred_interface": ("Preferred interface",),
-            "key": ("Key file",),
-            "cert": ("Certificate file",),
-            "bundle": ("CA Bundle file",),
-            "c2w_trust": ("C2W trusted certs",),
-            "cluster_trust": ("Callbridge cluster trusted certs",),
-        },
-        # [H] S2: no disable; a restart applies the new certificates.
-        sequence=("certs", "restart"),
-        lifecycle=("restart",),
-        list_fields=("listen",),
-    ),
-    "webbridge": Service(
-        name="webbridge",
-        majors=(2,),
-        labels={  # [GUESS] 2.x web bridge status: not found anywhere
-            "enabled": ("Enabled",),
-            "listen": ("Listening interfaces and ports", "Listening interfaces"),
-            "key": ("Key file",),
-            "cert": ("Certificate file",),
-            "bundle": ("CA Bundle file",),
-            "trust": ("Trust bundle",),
-            "http_redirect": ("HTTP redirect",),
-        },
-        sequence=("disable", "certs", "enable"),
-        lifecycle=("enable", "disable"),
-        list_fields=("listen",),
-        status_guessed=True,
-    ),
-    "webbridge3": Service(
-        name="webbridge3",
-        majors=(3,),
-        labels={  # [H] S6 label list
-            "enabled": ("Enabled",),
-            "https_listen": ("HTTPS listening ports and interfaces",),
-            "https_key": ("HTTPS Key file",),
-            "https_cert": ("HTTPS Full chain certificate file",),
-            "http_redirect": ("HTTP redirect",),
-            "c2w_listen": ("C2W listening ports and interfaces",),
-            "c2w_key": ("C2W Key file",),
-            "c2w_cert": ("C2W Full chain certificate file",),
-            "c2w_trust": ("C2W Trust bundle",),
-        },
-        sequence=("disable", "certs", "enable"),
-        lifecycle=("enable", "disable", "restart"),
-        # [H] `webbridge3 https certs <key> <fullchain>` and `webbridge3 c2w certs <key> <fullchain>`: full chains,
-        # no separate bundle.
-        cert_parts=("https", "c2w"),
-        accepts_bundle=False,
-        list_fields=("https_listen", "c2w_listen"),
-    ),
-    "xmpp": Service(
-        name="xmpp",
-        majors=(2,),
-        labels={  # [GUESS] 2.x xmpp status: not found anywhere
-            "enabled": ("Enabled",),
-            "domain": ("Domain",),
-            "listen": ("Listening interfaces",),
-            "key": ("Key file",),
-            "cert": ("Certificate file",),
-            "bundle": ("CA Bundle file",),
-        },
-        sequence=("disable", "certs", "enable"),
-        lifecycle=("enable", "disable"),
-        list_fields=("listen",),
-        status_guessed=True,
-    ),
-    "turn": Service(
-        name="turn",
-        majors=(2, 3),
-        labels={  # [H] S6; `Listen interface      a` lines carry no colon [H]
-            "enabled": ("Enabled",),
-            "tls_port": ("TLS port",),
-            "cert": ("TLS cert",),
-            "key": ("TLS key",),
-            "bundle": ("TLS bundle",),
-            "listen": ("Listen interface",),
-        },
-        sequence=("disable", "certs", "enable"),
-        lifecycle=("enable", "disable"),
-        list_fields=("listen",),
-        # [H] `turn` prints its password in clear (S6).
-        secret_labels=("Password", "Shared secret"),
-    ),
-}
-
-
-def get_service(name: object, major: int | None = None) -> Service:
-    """The service called ``name``; with ``major``, also check it exists on that CMS major release."""
-    if not isinstance(name, str) or name not in SERVICES:
-        raise MmpValidationError("service %s is not one of %s" % (_show(name), ", ".join(sorted(SERVICES))))
-    service = SERVICES[name]
-    if major is not None and major not in service.majors:
-        if name in ("webbridge", "xmpp"):
-            fix = "CMS 3.0 removed it; on 3.x use webbridge3" if name == "webbridge" else "CMS 3.0 removed XMPP"
-        else:
-            fix = "it exists only on CMS %s.x; on 2.x use webbridge" % "/".join(str(m) for m in service.majors)
-        raise MmpValidationError("service %s does not exist on CMS %d.x: %s" % (name, major, fix))
-    return service
-
-
 def service_status(service: str) -> str:
     """The status command: the service name alone prints its ``Label : value`` block [H]."""
     return get_service(service).name
@@ -685,15 +466,15 @@ def service_certs(
 ) -> str:
     """``<service> certs <key> <cert> [<bundle>]`` [H]; ``webbridge3 (https|c2w) certs <key> <fullchain>`` [H]."""
     svc = get_service(service)
-    if svc.cert_parts == ("",):
+    if svc.single:
         if part not in (None, ""):
             raise MmpValidationError("%s has one certificate; drop part %s" % (svc.name, _show(part)))
         words = [svc.name]
     else:
-        if part not in svc.cert_parts:
+        if part not in svc.part_names:
             raise MmpValidationError(
                 "%s has several certificates: say which one with part = %s (got %s)"
-                % (svc.name, " or ".join(svc.cert_parts), _show(part))
+                % (svc.name, " or ".join(svc.part_names), _show(part))
             )
         words = [svc.name, str(part)]
     words += ["certs", validate_file_name(key_file, "key"), validate_file_name(cert_file, "cert")]
@@ -709,29 +490,31 @@ def service_certs(
 
 def webbridge3_c2w_trust(bundle_file: str) -> str:
     """``webbridge3 c2w trust <bundle>`` [H, S6/S21]: the bundle the web bridge trusts Call Bridge C2W clients by."""
-    return _join("webbridge3", "c2w", "trust", validate_file_name(bundle_file, "c2w_trust"))
+    return c2w_trust("webbridge3", bundle_file)
 
 
 def callbridge_c2w_trust(bundle_file: str) -> str:
     """``callbridge trust c2w <bundle>`` [H, S6; 3.x only]: the certificates the Call Bridge trusts web bridges' C2W
     listeners by (S6 gives the web bridge's full chain)."""
-    return _join("callbridge", "trust", "c2w", validate_file_name(bundle_file, "c2w_trust"))
+    return c2w_trust("callbridge", bundle_file)
 
 
 def c2w_trust(service: str, bundle_file: str) -> str:
     """The C2W trust command of ``service``: webbridge3 trusts Call Bridges, the Call Bridge trusts web bridges."""
-    if service == "callbridge":
-        return callbridge_c2w_trust(bundle_file)
-    if service == "webbridge3":
-        return webbridge3_c2w_trust(bundle_file)
-    raise MmpValidationError("%s has no C2W trust store (only webbridge3 and callbridge do)" % _show(service))
+    trust = get_service(service).c2w_trust if isinstance(service, str) and service else None
+    if trust is None:
+        raise MmpValidationError(
+            "%s has no C2W trust store (only %s have one)"
+            % (_show(service), " and ".join(services_taking("c2w_trust")))
+        )
+    return _join(service, *trust.words, validate_file_name(bundle_file, trust.option))
 
 
 def outage_sequence(service: str, certs_commands: list[str]) -> list[str]:
     """The commands that apply ``certs_commands`` to a running service, in the TechNote's order.
 
     webadmin, webbridge, webbridge3, xmpp, turn: ``disable``, certs, ``enable``; callbridge: certs, ``restart``
-    (PROCEDURES.md section 4).
+    (docs/dev/mmp_reference.md#service-rules).
     """
     svc = get_service(service)
     if not certs_commands:
@@ -754,14 +537,14 @@ def apply_certs_sequence(
 ) -> list[str]:
     """The outage sequence for one key/certificate pair; ``parts`` names the webbridge3 certificates it is for."""
     svc = get_service(service)
-    if svc.cert_parts == ("",):
+    if svc.single:
         if parts:
             raise MmpValidationError("%s has one certificate; drop parts %s" % (svc.name, _show(parts)))
         certs = [service_certs(svc.name, key_file, cert_file, bundle_file)]
     else:
         if not parts:
             raise MmpValidationError(
-                "%s has several certificates: say which with parts (%s)" % (svc.name, ", ".join(svc.cert_parts))
+                "%s has several certificates: say which with parts (%s)" % (svc.name, ", ".join(svc.part_names))
             )
         certs = [service_certs(svc.name, key_file, cert_file, bundle_file, part=p) for p in parts]
     return outage_sequence(svc.name, certs)

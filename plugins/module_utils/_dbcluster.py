@@ -6,7 +6,7 @@
 
 Everything is decided from ``database cluster status`` as the node prints it (parsed by ``_parsers``): what the
 node is now (``observe``), what the wanted state needs (``_plan``), and when a transition has finished (``_wait``).
-Rules from TechNote 216549 and PROCEDURES.md section 5:
+Rules from TechNote 216549 and docs/dev/mmp_reference.md#db-cluster-rebuild:
 
 * certificates cannot change while clustering is enabled [H], so ``certs`` needs a node that was removed first;
 * ``remove``, ``initialize``, ``join`` (and [GUESS] ``connect``) ask ``(Y/n)`` and proceed only on a capital ``Y``
@@ -22,14 +22,10 @@ from __future__ import annotations
 import datetime
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import run_with_session, with_connection
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._backup import (
-    ensure_private_dir,
-    sha256_hex,
-    write_private_file,
-)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     db_cluster_certs,
     db_cluster_connect,
@@ -38,7 +34,6 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     db_cluster_localnode,
     db_cluster_remove,
     db_cluster_status,
-    expects_confirmation,
     validate_address,
     validate_file_name,
     validate_interface,
@@ -49,10 +44,17 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpTimeout,
     MmpValidationError,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import (
+    ensure_private_dir,
+    read_controller_file,
+    sha256_hex,
+    write_private_file,
+)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import parse_db_cluster_status, to_iso_utc
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._runner import SessionRunner, require_libraries
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import expects_confirmation
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
     cert_info,
     key_matches_cert,
     load_certificates,
@@ -80,14 +82,6 @@ CLOCK_SKEW = datetime.timedelta(minutes=10)
 ENABLED_STATES = ("primary", "replica", "client", "enabled")
 # The transition each wanted state starts, and the status word it shows meanwhile ([H] Disabling; [GUESS] others).
 TRANSITIONS = {"absent": "remove", "primary": "initialize", "joined": "join", "connected": "connect"}
-
-
-def _require_crypto(module: Any) -> None:
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(
-            msg="the cryptography Python library is required on the controller (pip install cryptography)",
-            exception=CRYPTOGRAPHY_IMPORT_ERROR,
-        )
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -242,13 +236,7 @@ def resolve_cert_files(params: dict[str, Any], what: str = "") -> dict[str, dict
         name = validate_file_name(name, what + key)
         data = None
         if src:
-            try:
-                with open(src, "rb") as fh:
-                    data = fh.read()
-            except OSError as exc:
-                raise MmpValidationError(
-                    "%s%s_src %s cannot be read on the controller: %s" % (what, key, src, exc.strerror or exc)
-                ) from None
+            data = read_controller_file(src, "%s%s_src" % (what, key))
             data = normalize_upload(data, "%s%s_src %s" % (what, key, src), key.endswith("_key"))
         files[key] = {"name": name, "src": src, "data": data}
     by_name: dict[str, dict[str, Any]] = {}
@@ -321,41 +309,52 @@ def check_cert_files(
             details[key] = dict(_describe(loaded[key][0], now), file=name, sha256=sha256_hex(data))
     cas = loaded.get("ca_cert")
     for kind in ("server", "client"):
-        key_role, cert_role = kind + "_key", kind + "_cert"
-        if cert_role not in loaded:
-            continue
-        chain = loaded[cert_role]
-        cert = chain[0]
-        info = details[cert_role]
-        label = "%s %s" % (CERT_LABELS[cert_role], names[cert_role])
-        if key_role in loaded and not key_matches_cert(loaded[key_role], cert):
-            problems.append("%s does not belong to %s %s" % (label, CERT_LABELS[key_role], names[key_role]))
-        problem = _validity(cert, now, label)
-        if problem:
-            problems.append(problem)
-        if cas is not None:
-            at = _check_time(cert, cas, now)
-            ok, reason = verify_chain(cert, chain[1:] + cas, at)
-            if not ok:
-                problems.append("%s does not chain to the CA certificate %s: %s" % (label, names["ca_cert"], reason))
-        if kind == "client" and CLIENT_CN_WORD not in (info.get("common_name") or ""):
-            problems.append(
-                "%s has CN %r; the client certificate's CN must contain %r (TN 210530)"
-                % (label, info.get("common_name"), CLIENT_CN_WORD)
-            )
-        if kind == "server" and server_cert_names:
-            missing = san_covers(cert, list(server_cert_names))
-            if missing:
-                problems.append(
-                    "%s does not cover %s in its subjectAltName (it has %s); the database nodes reach each other by "
-                    "these names" % (label, ", ".join(missing), ", ".join(info["san"]) or "no SAN")
-                )
+        if kind + "_cert" in loaded:
+            problems += _pair_problems(kind, loaded, names, details[kind + "_cert"], server_cert_names, now)
     if cas is not None:
         for ca in cas:
             problem = _validity(ca, now, "CA certificate %s" % names["ca_cert"])
             if problem:
                 problems.append(problem)
     return problems, details
+
+
+def _pair_problems(
+    kind: str,
+    loaded: dict[str, Any],
+    names: dict[str, str],
+    info: dict[str, Any],
+    server_cert_names: list[str] | None,
+    now: datetime.datetime,
+) -> list[str]:
+    """What is wrong with the ``server`` or ``client`` key and certificate of a set (see ``check_cert_files``)."""
+    key_role, cert_role = kind + "_key", kind + "_cert"
+    chain, cas = loaded[cert_role], loaded.get("ca_cert")
+    cert = chain[0]
+    label = "%s %s" % (CERT_LABELS[cert_role], names[cert_role])
+    problems = []
+    if key_role in loaded and not key_matches_cert(loaded[key_role], cert):
+        problems.append("%s does not belong to %s %s" % (label, CERT_LABELS[key_role], names[key_role]))
+    problem = _validity(cert, now, label)
+    if problem:
+        problems.append(problem)
+    if cas is not None:
+        ok, reason = verify_chain(cert, chain[1:] + cas, _check_time(cert, cas, now))
+        if not ok:
+            problems.append("%s does not chain to the CA certificate %s: %s" % (label, names["ca_cert"], reason))
+    if kind == "client" and CLIENT_CN_WORD not in (info.get("common_name") or ""):
+        problems.append(
+            "%s has CN %r; the client certificate's CN must contain %r (TN 210530)"
+            % (label, info.get("common_name"), CLIENT_CN_WORD)
+        )
+    if kind == "server" and server_cert_names:
+        missing = san_covers(cert, list(server_cert_names))
+        if missing:
+            problems.append(
+                "%s does not cover %s in its subjectAltName (it has %s); the database nodes reach each other by "
+                "these names" % (label, ", ".join(missing), ", ".join(info["san"]) or "no SAN")
+            )
+    return problems
 
 
 def _validity(cert: Any, now: datetime.datetime, label: str) -> str | None:
@@ -417,22 +416,18 @@ def validation_report(
 # ------------------------------------------------------------------------------------------------------------
 # cms_db_cluster
 # ------------------------------------------------------------------------------------------------------------
-def cluster_argument_spec() -> dict[str, Any]:
-    spec = {
+DB_CLUSTER_ARGS = ArgumentSpec(
+    {
         "state": {"type": "str", "required": True, "choices": ["absent", "certs", "primary", "joined", "connected"]},
         "primary": {"type": "str"},
         "interface": {"type": "str", "default": "a"},
         "validate_certs": {"type": "bool", "default": True},
         "timeout": {"type": "int", "default": 300},
         "poll_interval": {"type": "float", "default": 0.3},
-    }
-    spec.update(cert_file_spec())
-    return with_connection(spec)
-
-
-CLUSTER_RULES: dict[str, Any] = {
-    "required_if": [("state", "joined", ("primary",)), ("state", "connected", ("primary",))],
-}
+        **cert_file_spec(),
+    },
+    required_if=[("state", "joined", ("primary",)), ("state", "connected", ("primary",))],
+)
 
 
 def _certs_match(current: dict[str, str | None], files: dict[str, dict[str, Any]]) -> bool:
@@ -478,127 +473,201 @@ def _describe_state(seen: dict[str, Any]) -> str:
     return text
 
 
-def run_cluster(module: Any) -> None:
-    _require_crypto(module)
-    p = module.params
-    state = p["state"]
-    try:
-        files = resolve_cert_files(p)
-        if state == "certs" and not files:
-            raise MmpValidationError(
-                "state certs needs the certificate files: client_key, client_cert and ca_cert, plus server_key and "
-                "server_cert on a node that holds a database (names on the node, or controller paths in *_src)"
-            )
-        if state == "absent" and files:
-            raise MmpValidationError("state absent takes no certificate files; remove them from the task")
-        if state == "joined" and files and "server_key" not in files:
-            raise MmpValidationError(
-                "a node that joins the cluster holds a database: give server_key and server_cert too (the 5-file "
-                "form); a node without a database uses state connected"
-            )
-        interface = validate_interface(p["interface"])
-        primary = validate_address(p["primary"], "primary") if p.get("primary") else None
-        certs_cmd = certs_command(files) if files else ""
-        transition_cmd = {
-            "absent": db_cluster_remove(),
-            "primary": db_cluster_initialize(),
-            "joined": db_cluster_join(primary) if primary else "",
-            "connected": db_cluster_connect(primary) if primary else "",
-            "certs": "",
-        }[state]
-        if p["timeout"] <= 0 or p["poll_interval"] <= 0:
-            raise MmpValidationError("timeout and poll_interval must be positive")
-    except MmpValidationError as exc:
-        module.fail_json(**exc.to_fail_kwargs())
-    timeout, poll = float(p["timeout"]), float(p["poll_interval"])
+@dataclass(frozen=True)
+class ClusterRequest:
+    """What cms_db_cluster is asked for, checked before anything connects."""
 
-    def logic(module: Any, session: Any) -> dict[str, Any]:
-        waited = 0.0
-        status, _output = read_status(session)
-        if observe(status)["transition"]:
+    state: str
+    files: dict[str, dict[str, Any]]
+    interface: str = "a"
+    primary: str | None = None
+    validate_certs: bool = True
+    server_cert_names: list[str] | None = None
+    timeout: float = 300.0
+    poll: float = 0.3
+    certs_command: str = ""  # database cluster certs with these files ("" without files)
+    transition_command: str = ""  # what starts the transition to ``state`` ("" for certs)
+
+
+def cluster_request(params: dict[str, Any]) -> ClusterRequest:
+    state = params["state"]
+    files = resolve_cert_files(params)
+    if state == "certs" and not files:
+        raise MmpValidationError(
+            "state certs needs the certificate files: client_key, client_cert and ca_cert, plus server_key and "
+            "server_cert on a node that holds a database (names on the node, or controller paths in *_src)"
+        )
+    if state == "absent" and files:
+        raise MmpValidationError("state absent takes no certificate files; remove them from the task")
+    if state == "joined" and files and "server_key" not in files:
+        raise MmpValidationError(
+            "a node that joins the cluster holds a database: give server_key and server_cert too (the 5-file "
+            "form); a node without a database uses state connected"
+        )
+    interface = validate_interface(params["interface"])
+    primary = validate_address(params["primary"], "primary") if params.get("primary") else None
+    transition = {
+        "absent": db_cluster_remove,
+        "primary": db_cluster_initialize,
+        "joined": lambda: db_cluster_join(primary) if primary else "",
+        "connected": lambda: db_cluster_connect(primary) if primary else "",
+        "certs": lambda: "",
+    }[state]()
+    certs_cmd = certs_command(files) if files else ""
+    if params["timeout"] <= 0 or params["poll_interval"] <= 0:
+        raise MmpValidationError("timeout and poll_interval must be positive")
+    return ClusterRequest(
+        state,
+        files,
+        interface=interface,
+        primary=primary,
+        validate_certs=params["validate_certs"],
+        server_cert_names=params.get("server_cert_names"),
+        timeout=float(params["timeout"]),
+        poll=float(params["poll_interval"]),
+        certs_command=certs_cmd,
+        transition_command=transition,
+    )
+
+
+def plan_cluster(request: ClusterRequest, before: dict[str, Any], uploads: list[str], node: str) -> list[str]:
+    """The commands that take a node observed as ``before`` to ``request``; pure (TechNote 216549's rules).
+
+    ``uploads``: the roles whose ``*_src`` differs from the node's file. Raises when the node must first leave the
+    cluster (certificates cannot change while clustering is enabled) or has no certificates to cluster with.
+    """
+    files, state = request.files, request.state
+    certs_ok = not files or (_certs_match(before["certificates"], files) and not uploads)
+    if state == "absent":
+        return [request.transition_command] if before["state"] != "disabled" else []
+    if state == "certs":
+        if certs_ok:
+            return []
+        if before["state"] != "disabled":
+            raise _enabled_error(node, before, "change the database cluster certificates")
+        return [request.certs_command]
+    if reached(state, before, request.primary) and certs_ok:
+        return []
+    # A node in the Error state (a failed join) may join or connect again with the certificates it has.
+    if before["state"] not in ("disabled", "error") or (before["state"] == "error" and not certs_ok):
+        raise _enabled_error(node, before, "make it %s" % _wanted_text(state, request.primary))
+    if not files and not _has_certs(before, state):
+        raise MmpValidationError(
+            "%s has no database cluster certificates configured; give the certificate files (server_key, "
+            "server_cert, client_key, client_cert, ca_cert, or the 3-file client form for state connected)" % node
+        )
+    commands = [] if certs_ok else [request.certs_command]
+    if before["interface"] != request.interface:
+        commands.append(db_cluster_localnode(request.interface))
+    return [*commands, request.transition_command]
+
+
+class DbCluster:
+    """cms_db_cluster on one node: ``read_state`` -> ``plan`` -> ``apply`` -> ``dump`` (see ``SessionRunner``)."""
+
+    def __init__(self, module: Any, session: MmpSession, request: ClusterRequest) -> None:
+        self.module = module
+        self.session = session
+        self.request = request
+        self.status: dict[str, Any] = {}
+        self.before: dict[str, Any] = {}
+        self.waited = 0.0
+        self.listing: list[str] = []
+        self.uploads: list[str] = []
+        self.uploaded: list[str] = []
+        self.commands: list[str] = []
+        self.certificates: dict[str, Any] | None = None
+        self.diff: dict[str, Any] | None = None
+
+    def read_state(self) -> None:
+        self.status, _output = read_status(self.session)
+        if observe(self.status)["transition"]:
             # A transition started earlier (a run cut short) finishes before anything is decided.
-            status, waited = _wait(
-                session, "the running transition to finish", lambda s, o: not o["transition"], timeout, poll
+            self.status, self.waited = _wait(
+                self.session,
+                "the running transition to finish",
+                lambda s, o: not o["transition"],
+                self.request.timeout,
+                self.request.poll,
             )
-        before = observe(status)
-        result: dict[str, Any] = {"changed": False, "commands": [], "uploaded": [], "previous_state": before["state"]}
-        listing = session.listdir() if files else []
-        uploads = pending_uploads(session, files, listing) if files else []
-        certs_ok = not files or (_certs_match(before["certificates"], files) and not uploads)
-        commands: list[str] = []
+        self.before = observe(self.status)
+        files = self.request.files
+        self.listing = self.session.listdir() if files else []
+        self.uploads = pending_uploads(self.session, files, self.listing) if files else []
 
-        if state == "absent":
-            if before["state"] != "disabled":
-                commands = [transition_cmd]
-        elif state == "certs":
-            if not certs_ok:
-                if before["state"] != "disabled":
-                    raise _enabled_error(session.name, before, "change the database cluster certificates")
-                commands = [certs_cmd]
-        elif not (reached(state, before, primary) and certs_ok):
-            if before["state"] not in ("disabled", "error") or (before["state"] == "error" and not certs_ok):
-                raise _enabled_error(session.name, before, "make it %s" % _wanted_text(state, primary))
-            if not files and not _has_certs(before, state):
-                raise MmpValidationError(
-                    "%s has no database cluster certificates configured; give the certificate files (server_key, "
-                    "server_cert, client_key, client_cert, ca_cert, or the 3-file client form for state connected)"
-                    % session.name
-                )
-            if not certs_ok:
-                commands.append(certs_cmd)
-            if before["interface"] != interface:
-                commands.append(db_cluster_localnode(interface))
-            commands.append(transition_cmd)
-
-        validation = None
-        if commands and files and certs_cmd in commands and p["validate_certs"]:
-            validation = validation_report(session, files, listing, p.get("server_cert_names"))
-            if not validation["ok"]:
+    def plan(self) -> list[str]:
+        request = self.request
+        self.commands = plan_cluster(request, self.before, self.uploads, self.session.name)
+        certs_cmd = request.certs_command
+        if not (certs_cmd and certs_cmd in self.commands):
+            self.uploads = []  # uploaded only when database cluster certs is to run
+        if self.commands and certs_cmd in self.commands and request.validate_certs:
+            report = validation_report(self.session, request.files, self.listing, request.server_cert_names)
+            if not report["ok"]:
                 raise MmpValidationError(
                     "%s: the database cluster certificate files are not usable, nothing was changed:\n- %s"
-                    % (session.name, "\n- ".join(validation["problems"]))
+                    % (self.session.name, "\n- ".join(report["problems"]))
                 )
-            result["certificates"] = validation["certificates"]
-        result["commands"] = commands
-        result["changed"] = bool(commands)
-        upload_names = [files[key]["name"] for key in uploads] if certs_cmd in commands else []
-        if module._diff:
-            result["diff"] = _diff(before, state, files, primary, interface, commands, upload_names)
-        if module.check_mode or not commands:
-            result.update(state=before["state"], cluster_status=status, waited=round(waited, 2))
-            if commands:
-                result["uploaded"] = upload_names
-            return result
+            self.certificates = report["certificates"]
+        if self.module._diff:
+            names = [request.files[key]["name"] for key in self.uploads]
+            self.diff = _diff(
+                self.before, request.state, request.files, request.primary, request.interface, self.commands, names
+            )
+        return self.commands
 
-        for key in uploads if certs_cmd in commands else []:
-            session.upload(files[key]["name"], files[key]["data"])
-            result["uploaded"].append(files[key]["name"])
-        for command in commands:
+    def apply(self) -> None:
+        request, session = self.request, self.session
+        for key in self.uploads:
+            session.upload(request.files[key]["name"], request.files[key]["data"])
+            self.uploaded.append(request.files[key]["name"])
+        for command in self.commands:
             session.run(command, confirm=True if expects_confirmation(command) else None)
-            if command == transition_cmd:
-                status, seconds = _wait(
+            if command == request.transition_command:
+                self.status, seconds = _wait(
                     session,
-                    "%s reaching %s" % (command, _wanted_text(state, primary)),
-                    lambda s, o: reached(state, o, primary),
-                    timeout,
-                    poll,
+                    "%s reaching %s" % (command, _wanted_text(request.state, request.primary)),
+                    lambda s, o: reached(request.state, o, request.primary),
+                    request.timeout,
+                    request.poll,
                     command=command,
                 )
-                waited += seconds
-        if state == "certs":
-            status, output = read_status(session)
-            if not _certs_match(observe(status)["certificates"], files):
+                self.waited += seconds
+        if request.state == "certs" and self.commands:
+            self.status, output = read_status(session)
+            if not _certs_match(observe(self.status)["certificates"], request.files):
                 raise MmpCommandError(
                     "%s did not take the certificates: its status still shows %s"
-                    % (session.name, observe(status)["certificates"]),
+                    % (session.name, observe(self.status)["certificates"]),
                     node=session.name,
-                    command=certs_cmd,
+                    command=request.certs_command,
                     output=output,
                 )
-        result.update(state=observe(status)["state"], cluster_status=status, waited=round(waited, 2))
+
+    def dump(self) -> dict[str, Any]:
+        applied = bool(self.commands) and not self.module.check_mode
+        result: dict[str, Any] = {
+            "changed": bool(self.commands),
+            "commands": self.commands,
+            "uploaded": self.uploaded if applied else [self.request.files[key]["name"] for key in self.uploads],
+            "previous_state": self.before["state"],
+        }
+        if self.certificates is not None:
+            result["certificates"] = self.certificates
+        if self.diff is not None:
+            result["diff"] = self.diff
+        state = observe(self.status)["state"] if applied else self.before["state"]
+        result.update(state=state, cluster_status=self.status, waited=round(self.waited, 2))
         return result
 
-    run_with_session(module, logic)
+
+def run_cluster(module: Any) -> None:
+    require_libraries(module, cryptography=True)
+    try:
+        request = cluster_request(module.params)
+    except MmpValidationError as exc:
+        module.fail_json(**exc.to_fail_kwargs())
+    SessionRunner(module).run(lambda session: DbCluster(module, session, request))
 
 
 def _has_certs(seen: dict[str, Any], state: str) -> bool:
@@ -667,26 +736,109 @@ def _diff(
 # ------------------------------------------------------------------------------------------------------------
 # cms_db_cluster_info
 # ------------------------------------------------------------------------------------------------------------
-def info_argument_spec() -> dict[str, Any]:
-    check = cert_file_spec()
-    return with_connection(
-        {
-            "wait": {"type": "bool", "default": False},
-            "timeout": {"type": "int", "default": 300},
-            "poll_interval": {"type": "float", "default": 0.3},
-            "describe_certificates": {"type": "bool", "default": False},
-            "check_certs": {"type": "dict", "options": check},
-            "fetch": {"type": "list", "elements": "str"},
-            "fetch_dest": {"type": "path"},
-        }
-    )
+DB_CLUSTER_INFO_ARGS = ArgumentSpec(
+    {
+        "wait": {"type": "bool", "default": False},
+        "timeout": {"type": "int", "default": 300},
+        "poll_interval": {"type": "float", "default": 0.3},
+        "describe_certificates": {"type": "bool", "default": False},
+        "check_certs": {"type": "dict", "options": cert_file_spec()},
+        "fetch": {"type": "list", "elements": "str"},
+        "fetch_dest": {"type": "path"},
+    },
+    required_together=[("fetch", "fetch_dest")],
+)
 
 
-INFO_RULES: dict[str, Any] = {"required_together": [("fetch", "fetch_dest")]}
+class DbClusterInfo:
+    """cms_db_cluster_info on one node: reads everything in ``read_state``; ``apply`` only writes ``fetch``."""
+
+    def __init__(
+        self, module: Any, session: MmpSession, check: dict[str, dict[str, Any]] | None, fetch: list[str]
+    ) -> None:
+        self.module = module
+        self.p = module.params
+        self.session = session
+        self.check = check
+        self.fetch = fetch
+        self.result: dict[str, Any] = {}
+        self.fetched_data: dict[str, bytes] = {}
+
+    def read_state(self) -> None:
+        p, session = self.p, self.session
+        status, _output = read_status(session)
+        waited = 0.0
+        if p["wait"] and observe(status)["transition"]:
+            status, waited = _wait(
+                session,
+                "the running transition to finish",
+                lambda s, o: not o["transition"],
+                float(p["timeout"]),
+                float(p["poll_interval"]),
+            )
+        seen = observe(status)
+        listing = sorted(session.listdir())
+        self.result = {"changed": False, "cluster_status": status, "files": listing, "waited": round(waited, 2)}
+        self.result.update(seen)
+        if p["describe_certificates"]:
+            now = utcnow()
+            self.result["certificate_details"] = self._describe_configured(seen, listing, now)
+            self.result["checked_at"] = to_iso_utc(now)
+        if self.check is not None:
+            self.result["check_certs"] = self._check_report(seen, listing)
+        missing = [name for name in self.fetch if name not in listing]
+        if missing:
+            raise MmpValidationError(
+                "%s: cannot fetch %s: not in the node's file store" % (session.name, ", ".join(missing))
+            )
+        self.fetched_data = {name: session.download(name) for name in self.fetch}
+
+    def _describe_configured(self, seen: dict[str, Any], listing: list[str], now: datetime.datetime) -> dict[str, Any]:
+        described: dict[str, Any] = {}
+        for key, name in seen["certificates"].items():
+            if not name or key.endswith("_key"):
+                continue
+            if name not in listing:
+                described[key] = {"file": name, "missing": True}
+                continue
+            data = self.session.download(name)
+            try:
+                cert = load_certificates(data, name)[0]
+            except MmpError as exc:
+                described[key] = {"file": name, "error": exc.message}
+                continue
+            described[key] = dict(_describe(cert, now), file=name, sha256=sha256_hex(data))
+        return described
+
+    def _check_report(self, seen: dict[str, Any], listing: list[str]) -> dict[str, Any]:
+        check = self.check or {}
+        report = validation_report(self.session, check, listing, self.p["check_certs"].get("server_cert_names"))
+        report["uploads_needed"] = [check[key]["name"] for key in pending_uploads(self.session, check, listing)]
+        report["files"] = {key: entry["name"] for key, entry in check.items()}
+        report["configured"] = _certs_match(seen["certificates"], check)
+        return report
+
+    def plan(self) -> list[str]:
+        return []  # an info module changes nothing on the node
+
+    def apply(self) -> None:
+        if self.fetch:
+            ensure_private_dir(self.p["fetch_dest"])
+        for name, data in self.fetched_data.items():
+            # Private keys among them: every fetched file is written 0600 in a 0700 directory.
+            write_private_file(os.path.join(self.p["fetch_dest"], name), data)
+
+    def dump(self) -> dict[str, Any]:
+        if self.fetch:
+            self.result["fetched"] = {
+                name: {"path": os.path.join(self.p["fetch_dest"], name), "size": len(data), "sha256": sha256_hex(data)}
+                for name, data in self.fetched_data.items()
+            }
+        return self.result
 
 
 def run_info(module: Any) -> None:
-    _require_crypto(module)
+    require_libraries(module, cryptography=True)
     p = module.params
     try:
         check = resolve_cert_files(p["check_certs"], "check_certs.") if p.get("check_certs") else None
@@ -695,65 +847,4 @@ def run_info(module: Any) -> None:
         fetch = [validate_file_name(name, "fetch") for name in p.get("fetch") or []]
     except MmpValidationError as exc:
         module.fail_json(**exc.to_fail_kwargs())
-    timeout, poll = float(p["timeout"]), float(p["poll_interval"])
-
-    def logic(module: Any, session: Any) -> dict[str, Any]:
-        status, _output = read_status(session)
-        waited = 0.0
-        if p["wait"] and observe(status)["transition"]:
-            status, waited = _wait(
-                session, "the running transition to finish", lambda s, o: not o["transition"], timeout, poll
-            )
-        seen = observe(status)
-        listing = sorted(session.listdir())
-        result: dict[str, Any] = {
-            "changed": False,
-            "cluster_status": status,
-            "files": listing,
-            "waited": round(waited, 2),
-        }
-        result.update(seen)
-        if p["describe_certificates"]:
-            now = utcnow()
-            described: dict[str, Any] = {}
-            for key, name in seen["certificates"].items():
-                if not name or key.endswith("_key"):
-                    continue
-                if name not in listing:
-                    described[key] = {"file": name, "missing": True}
-                    continue
-                data = session.download(name)
-                try:
-                    cert = load_certificates(data, name)[0]
-                except MmpError as exc:
-                    described[key] = {"file": name, "error": exc.message}
-                    continue
-                described[key] = dict(_describe(cert, now), file=name, sha256=sha256_hex(data))
-            result["certificate_details"] = described
-            result["checked_at"] = to_iso_utc(now)
-        if check is not None:
-            report = validation_report(session, check, listing, p["check_certs"].get("server_cert_names"))
-            report["uploads_needed"] = [check[key]["name"] for key in pending_uploads(session, check, listing)]
-            report["files"] = {key: entry["name"] for key, entry in check.items()}
-            report["configured"] = _certs_match(seen["certificates"], check)
-            result["check_certs"] = report
-        if fetch:
-            missing = [name for name in fetch if name not in listing]
-            if missing:
-                raise MmpValidationError(
-                    "%s: cannot fetch %s: not in the node's file store" % (session.name, ", ".join(missing))
-                )
-            fetched: dict[str, Any] = {}
-            if not module.check_mode:
-                ensure_private_dir(p["fetch_dest"])
-            for name in fetch:
-                data = session.download(name)
-                path = os.path.join(p["fetch_dest"], name)
-                # Private keys among them: every fetched file is written 0600 in a 0700 directory.
-                if not module.check_mode:
-                    write_private_file(path, data)
-                fetched[name] = {"path": path, "size": len(data), "sha256": sha256_hex(data)}
-            result["fetched"] = fetched
-        return result
-
-    run_with_session(module, logic)
+    SessionRunner(module).run(lambda session: DbClusterInfo(module, session, check, fetch))

@@ -4,7 +4,7 @@
 
 """Pure parsers: MMP output text in, plain dicts out.
 
-Tolerant by design (CLI_REFERENCE.md section 10): CRLF or LF, ANSI escapes, label padding of any width, the
+Tolerant by design (docs/dev/mmp_reference.md#marks): CRLF or LF, ANSI escapes, label padding of any width, the
 echoed command and prompts of a pasted transcript, Master/Slave and Primary/Replica wordings, missing lines
 (a missing line means "not set").  Where a shape is required and absent (empty or garbled output) they raise
 ``MmpParseError`` carrying the text, so the error shows what the node printed.
@@ -19,13 +19,9 @@ import ipaddress
 import re
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
-    ERROR_RE,
-    get_service,
-    output_lines,
-    strip_ansi,
-)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import get_service
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpParseError
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import ERROR_RE, output_lines, strip_ansi
 
 _MONTHS = {
     name: number
@@ -501,9 +497,13 @@ def parse_service_status(service: str, text: str) -> dict[str, Any]:
         else:
             result[name] = _file_value(value)
     result.setdefault("enabled", None)
-    if svc.name == "webbridge3":
-        result["key"], result["cert"], result["bundle"] = result["https_key"], result["https_cert"], None
-        result["listen"] = list(result["https_listen"])
+    primary = svc.primary
+    if primary.key_field != "key":
+        # A service whose main certificate has labels of its own (webbridge3's HTTPS side) shows it under the
+        # generic names too, so callers read every service the same way.
+        result.update(primary.files(result))
+        if primary.listen_field:
+            result["listen"] = list(result[primary.listen_field])
     result.setdefault("bundle", None)
     if "listen" not in result:
         iface, port = result.get("listen_interface"), result.get("listen_port")

@@ -11,16 +11,18 @@ every input before connecting, reads what is on the node, compares it with what 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import run_with_session, with_connection
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     csr_files,
-    find_error,
+    is_lock_file,
     normalize_san,
     pki_csr,
     pki_list,
@@ -37,20 +39,20 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpCommandError,
-    MmpError,
     MmpParseError,
     MmpValidationError,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import write_atomic
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
     parse_match,
     parse_pki_list,
     parse_verify,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._runner import SessionRunner, require_libraries
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import find_error
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._usage import read_usage
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
     cert_info,
     csr_info,
     issued_by,
@@ -67,56 +69,20 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
 SUBJECT_OPTIONS = (("cn", "CN"), ("ou", "OU"), ("o", "O"), ("st", "ST"), ("c", "C"))
 
 
-def _require_crypto(module: Any) -> None:
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(
-            msg="the cryptography Python library is required on the controller (pip install cryptography)",
-            exception=CRYPTOGRAPHY_IMPORT_ERROR,
-        )
-
-
-def _fail_validation(module: Any, exc: MmpError) -> None:
-    module.fail_json(**exc.to_fail_kwargs())
-
-
 def _write_dest(
     module: Any, dest: str | None, file_name: str, data: bytes, mode: int = 0o644
 ) -> tuple[str | None, bool]:
     """Fetch ``data`` to the controller; ``dest`` may be a directory. Returns (path, changed).
 
-    The file is written through a temporary name in the same directory and moved into place, so a reader never
-    sees half a file; private keys are written with ``mode=0o600`` from the first byte.
+    Private keys are written with ``mode=0o600`` from the first byte (and a looser copy already there is tightened).
     """
     if not dest:
         return None, False
     path = os.path.join(dest, file_name) if os.path.isdir(dest) or dest.endswith("/") else dest
-    try:
-        with open(path, "rb") as fh:
-            if fh.read() == data:
-                if mode == 0o600 and os.stat(path).st_mode & 0o077 and not module.check_mode:
-                    os.chmod(path, mode)
-                return path, False
-    except OSError:
-        pass
-    if module.check_mode:
-        return path, True
-    directory = os.path.dirname(path)
-    tmp = path + ".tmp%d" % os.getpid()
-    try:
-        if directory and not os.path.isdir(directory):
-            os.makedirs(directory)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise MmpValidationError(
-            "cannot write %s to %s on the controller: %s. Check dest." % (file_name, path, exc.strerror or exc)
-        ) from None
-    return path, True
+    changed = write_atomic(
+        path, data, mode, check_mode=module.check_mode, private=mode == 0o600, option="dest", name=file_name
+    )
+    return path, changed
 
 
 def suggest_basename(basename: str) -> str:
@@ -152,24 +118,21 @@ def _in_use_message(node: str, file_name: str, users: list[str], action: str, ba
 # ------------------------------------------------------------------------------------------------------------
 # cms_pki_csr
 # ------------------------------------------------------------------------------------------------------------
-def csr_argument_spec() -> dict:
-    return with_connection(
-        {
-            "name": {"type": "str", "required": True},
-            "cn": {"type": "str"},
-            "ou": {"type": "str"},
-            "o": {"type": "str"},
-            "st": {"type": "str"},
-            "c": {"type": "str"},
-            "subject_alt_name": {"type": "list", "elements": "str"},
-            "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-            "force": {"type": "bool", "default": False},
-            "dest": {"type": "path"},
-        }
-    )
-
-
-CSR_RULES = {"required_if": [("state", "present", ("cn",))]}
+PKI_CSR_ARGS = ArgumentSpec(
+    {
+        "name": {"type": "str", "required": True},
+        "cn": {"type": "str"},
+        "ou": {"type": "str"},
+        "o": {"type": "str"},
+        "st": {"type": "str"},
+        "c": {"type": "str"},
+        "subject_alt_name": {"type": "list", "elements": "str"},
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+        "force": {"type": "bool", "default": False},
+        "dest": {"type": "path"},
+    },
+    required_if=[("state", "present", ("cn",))],
+)
 
 
 def _wanted_subject(params: dict) -> dict[str, str]:
@@ -191,149 +154,230 @@ def _san_key(values: list[str]) -> list[str]:
     return sorted(v.lower() for v in values)
 
 
-def run_csr(module: Any) -> None:
-    _require_crypto(module)
-    p = module.params
-    try:
-        key_file, csr_file = csr_files(p["name"])
-        command = ""  # state=absent runs no MMP command
-        san: list[str] = []
-        wanted: dict[str, Any] = {}
-        if p["state"] == "present":
-            wanted_subject = _wanted_subject(p)
-            command = pki_csr(
-                p["name"], p["cn"], p.get("ou"), p.get("o"), p.get("st"), p.get("c"), p.get("subject_alt_name")
-            )
-            san = normalize_san(p["cn"], p.get("subject_alt_name"))
-            wanted = {"subject": wanted_subject, "subject_alt_name": san}
-    except MmpValidationError as exc:
-        _fail_validation(module, exc)
+@dataclass(frozen=True)
+class CsrRequest:
+    """What cms_pki_csr is asked for, checked before anything connects."""
 
-    def logic(module: Any, session: MmpSession) -> dict[str, Any]:
-        files = session.listdir()
-        result: dict[str, Any] = {
-            "changed": False,
-            "commands": [],
-            "name": p["name"],
-            "key_file": key_file,
-            "csr_file": csr_file,
-            "in_use_by": [],
-        }
-        present = [f for f in (key_file, csr_file) if f in files]
-        users: list[str] = []
-        if key_file in files:
-            users = read_usage(session)["files"].get(key_file, [])
-        result["in_use_by"] = users
+    name: str
+    key_file: str
+    csr_file: str
+    state: str = "present"
+    force: bool = False
+    dest: str | None = None
+    command: str = ""  # state absent runs no MMP command
+    subject: dict[str, str] = field(default_factory=dict)
+    san: list[str] = field(default_factory=list)
 
-        if p["state"] == "absent":
-            if users and not p["force"]:
-                raise MmpValidationError(_in_use_message(session.name, key_file, users, "removing it", p["name"]))
-            if users and present:
-                module.warn(
-                    "force: removing %s, in use by %s: %s now, until %s another key"
-                    % (key_file, ", ".join(users), _breaks(users), _gets(users))
-                )
-            result["changed"] = bool(present)
-            result["removed"] = present
-            if module._diff:
-                result["diff"] = {
-                    "before": {"files": present},
-                    "after": {"files": [], "removed": present, "breaks": users},
-                }
-            if not module.check_mode:
-                for name in present:
-                    session.remove(name)
-            return result
 
-        before: dict[str, Any] | None = None
-        if key_file in files and csr_file in files:
-            csr_pem = session.download(csr_file)
-            try:
-                info = csr_info(load_csr(csr_pem, csr_file))
-            except MmpValidationError as exc:
-                # A damaged CSR is replaced like one with another subject (the key-in-use check still applies).
-                before = {"error": exc.message}
-            else:
-                subject = _subject_of(info)
-                before = {
-                    "subject": subject,
-                    "subject_alt_name": info["san"],
-                    "public_key_sha256": info["public_key_sha256"],
-                }
-                same = subject == wanted["subject"] and _san_key(info["san"]) == _san_key(san)
-                if same and not p["force"]:
-                    result.update(
-                        csr=csr_pem.decode(),
-                        subject=subject,
-                        subject_alt_name=info["san"],
-                        public_key_sha256=info["public_key_sha256"],
-                    )
-                    result["dest"], result["changed"] = _write_dest(module, p.get("dest"), csr_file, csr_pem)
-                    return result
-        if users and not p["force"]:
-            raise MmpValidationError(_in_use_message(session.name, key_file, users, "pki csr " + p["name"], p["name"]))
-        if users:
-            module.warn(
-                "force: pki csr %s replaces %s, in use by %s; %s now, until %s a certificate for the new key"
-                % (p["name"], key_file, ", ".join(users), _breaks(users), _gets(users))
+def csr_request(params: dict[str, Any]) -> CsrRequest:
+    key_file, csr_file = csr_files(params["name"])
+    request = CsrRequest(params["name"], key_file, csr_file, params["state"], params["force"], params.get("dest"))
+    if params["state"] != "present":
+        return request
+    subject = _wanted_subject(params)
+    command = pki_csr(
+        params["name"],
+        params["cn"],
+        params.get("ou"),
+        params.get("o"),
+        params.get("st"),
+        params.get("c"),
+        params.get("subject_alt_name"),
+    )
+    san = normalize_san(params["cn"], params.get("subject_alt_name"))
+    return dataclasses.replace(request, command=command, subject=subject, san=san)
+
+
+@dataclass
+class CsrState:
+    """What the node holds: its files, the services using the key, and the CSR it has (``before``)."""
+
+    files: list[str] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
+    before: dict[str, Any] | None = None  # subject/SAN/public key of the CSR there, or its ``error``
+    csr_pem: bytes | None = None
+
+
+@dataclass
+class Plan:
+    """A pure decision: the MMP ``commands``, the node files to ``remove``, and a ``warning`` for the task."""
+
+    commands: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    warning: str | None = None
+
+
+def plan_csr(request: CsrRequest, state: CsrState, node: str) -> Plan:
+    """What cms_pki_csr does on a node in ``state``; raises rather than break a service that uses the key."""
+    users = state.users
+    if request.state == "absent":
+        present = [f for f in (request.key_file, request.csr_file) if f in state.files]
+        if users and not request.force:
+            raise MmpValidationError(_in_use_message(node, request.key_file, users, "removing it", request.name))
+        warning = None
+        if users and present:
+            warning = "force: removing %s, in use by %s: %s now, until %s another key" % (
+                request.key_file,
+                ", ".join(users),
+                _breaks(users),
+                _gets(users),
             )
-        result["changed"] = True
-        result["commands"] = [command]
-        diff = None
-        if module._diff:
-            diff = {
-                "before": {"files": present, **(before or {})},
-                "after": {
-                    "files": [key_file, csr_file],
-                    "commands": [command],
-                    **wanted,
-                    "public_key_sha256": "(new key)",
-                    "breaks": users,
-                },
-            }
-            result["diff"] = diff
-        if module.check_mode:
-            return result
-        session.run(command)
-        csr_pem = session.download(csr_file)
-        info = csr_info(load_csr(csr_pem, csr_file))
-        got = _subject_of(info)
-        if got != wanted["subject"] or _san_key(info["san"]) != _san_key(san):
-            raise MmpCommandError(
-                "the CSR the node wrote does not carry the subject/SAN asked for (got %s %s)" % (got, info["san"]),
-                node=session.name,
-                command=command,
-            )
-        if diff is not None:
-            diff["after"]["public_key_sha256"] = info["public_key_sha256"]
-        result.update(
-            csr=csr_pem.decode(),
-            subject=got,
-            subject_alt_name=info["san"],
-            public_key_sha256=info["public_key_sha256"],
+        return Plan(remove=present, warning=warning)
+    before = state.before or {}
+    same = before.get("subject") == request.subject and _san_key(before.get("subject_alt_name", [])) == _san_key(
+        request.san
+    )
+    if "subject" in before and same and not request.force:
+        return Plan()
+    if users and not request.force:
+        action = "pki csr " + request.name
+        raise MmpValidationError(_in_use_message(node, request.key_file, users, action, request.name))
+    warning = None
+    if users:
+        warning = "force: pki csr %s replaces %s, in use by %s; %s now, until %s a certificate for the new key" % (
+            request.name,
+            request.key_file,
+            ", ".join(users),
+            _breaks(users),
+            _gets(users),
         )
-        result["dest"] = _write_dest(module, p.get("dest"), csr_file, csr_pem)[0]
+    return Plan(commands=[request.command], warning=warning)
+
+
+class PkiCsr:
+    """cms_pki_csr on one node: ``read_state`` -> ``plan`` -> ``apply`` -> ``dump`` (see ``SessionRunner``)."""
+
+    def __init__(self, module: Any, session: MmpSession, request: CsrRequest) -> None:
+        self.module = module
+        self.session = session
+        self.request = request
+        self.state = CsrState()
+        self.decision = Plan()
+        self.csr: dict[str, Any] | None = None  # the CSR the node holds after the call
+        self.dest: tuple[str | None, bool] | None = None
+
+    def read_state(self) -> None:
+        request, session = self.request, self.session
+        self.state.files = session.listdir()
+        if request.key_file in self.state.files:
+            self.state.users = read_usage(session)["files"].get(request.key_file, [])
+        if request.state != "present" or not {request.key_file, request.csr_file} <= set(self.state.files):
+            return
+        csr_pem = session.download(request.csr_file)
+        try:
+            info = csr_info(load_csr(csr_pem, request.csr_file))
+        except MmpValidationError as exc:
+            # A damaged CSR is replaced like one with another subject (the key-in-use check still applies).
+            self.state.before = {"error": exc.message}
+            return
+        self.state.csr_pem = csr_pem
+        self.state.before = {
+            "subject": _subject_of(info),
+            "subject_alt_name": info["san"],
+            "public_key_sha256": info["public_key_sha256"],
+        }
+
+    def plan(self) -> list[str]:
+        self.decision = plan_csr(self.request, self.state, self.session.name)
+        if self.decision.warning:
+            self.module.warn(self.decision.warning)
+        if self.request.state == "present" and not self.decision.commands and self.state.csr_pem is not None:
+            self.csr = dict(self.state.before or {}, pem=self.state.csr_pem)
+        return self.decision.commands
+
+    def apply(self) -> None:
+        request, session = self.request, self.session
+        for name in self.decision.remove:
+            session.remove(name)
+        if self.decision.commands:
+            session.run(request.command)
+            csr_pem = session.download(request.csr_file)
+            info = csr_info(load_csr(csr_pem, request.csr_file))
+            got = _subject_of(info)
+            if got != request.subject or _san_key(info["san"]) != _san_key(request.san):
+                raise MmpCommandError(
+                    "the CSR the node wrote does not carry the subject/SAN asked for (got %s %s)" % (got, info["san"]),
+                    node=session.name,
+                    command=request.command,
+                )
+            self.csr = {
+                "subject": got,
+                "subject_alt_name": info["san"],
+                "public_key_sha256": info["public_key_sha256"],
+                "pem": csr_pem,
+            }
+        if self.csr is not None:
+            self.dest = _write_dest(self.module, request.dest, request.csr_file, self.csr["pem"])
+
+    def dump(self) -> dict[str, Any]:
+        request, decision = self.request, self.decision
+        result: dict[str, Any] = {
+            "changed": bool(decision.commands or decision.remove),
+            "commands": decision.commands,
+            "name": request.name,
+            "key_file": request.key_file,
+            "csr_file": request.csr_file,
+            "in_use_by": self.state.users,
+        }
+        if request.state == "absent":
+            result["removed"] = decision.remove
+        if self.module._diff and (decision.commands or request.state == "absent"):
+            result["diff"] = self._diff()
+        if self.csr is not None:
+            if self.dest is None:  # check mode: where it would go and whether that would change
+                self.dest = _write_dest(self.module, request.dest, request.csr_file, self.csr["pem"])
+            result.update(
+                csr=self.csr["pem"].decode(),
+                subject=self.csr["subject"],
+                subject_alt_name=self.csr["subject_alt_name"],
+                public_key_sha256=self.csr["public_key_sha256"],
+                dest=self.dest[0],
+            )
+            result["changed"] = result["changed"] or self.dest[1]
         return result
 
-    run_with_session(module, logic)
+    def _diff(self) -> dict[str, Any]:
+        request, users = self.request, self.state.users
+        if request.state == "absent":
+            removed = self.decision.remove
+            return {"before": {"files": removed}, "after": {"files": [], "removed": removed, "breaks": users}}
+        present = [f for f in (request.key_file, request.csr_file) if f in self.state.files]
+        new_key = self.csr["public_key_sha256"] if self.csr is not None else "(new key)"
+        return {
+            "before": {"files": present, **(self.state.before or {})},
+            "after": {
+                "files": [request.key_file, request.csr_file],
+                "commands": [request.command],
+                "subject": request.subject,
+                "subject_alt_name": request.san,
+                "public_key_sha256": new_key,
+                "breaks": users,
+            },
+        }
+
+
+def run_csr(module: Any) -> None:
+    require_libraries(module, cryptography=True)
+    try:
+        request = csr_request(module.params)
+    except MmpValidationError as exc:
+        module.fail_json(**exc.to_fail_kwargs())
+    SessionRunner(module).run(lambda session: PkiCsr(module, session, request))
 
 
 # ------------------------------------------------------------------------------------------------------------
 # cms_pki_sign
 # ------------------------------------------------------------------------------------------------------------
-def sign_argument_spec() -> dict:
-    return with_connection(
-        {
-            "name": {"type": "str", "required": True},
-            "ca": {"type": "str"},
-            "cn": {"type": "str"},
-            "force": {"type": "bool", "default": False},
-            "dest": {"type": "path"},
-        }
-    )
-
-
-SIGN_RULES = {"mutually_exclusive": [("ca", "cn")]}
+PKI_SIGN_ARGS = ArgumentSpec(
+    {
+        "name": {"type": "str", "required": True},
+        "ca": {"type": "str"},
+        "cn": {"type": "str"},
+        "force": {"type": "bool", "default": False},
+        "dest": {"type": "path"},
+    },
+    mutually_exclusive=[("ca", "cn")],
+)
 
 
 def _cert_summary(info: dict[str, Any]) -> dict[str, Any]:
@@ -341,142 +385,245 @@ def _cert_summary(info: dict[str, Any]) -> dict[str, Any]:
     return {k: info[k] for k in keys}
 
 
-def run_sign(module: Any) -> None:
-    _require_crypto(module)
-    p = module.params
-    try:
-        if p.get("ca"):
-            command = pki_sign(p["name"], p["ca"])
-            key_file, cert_file = p["name"] + ".key", signed_cert_file(p["name"])
-            csr_file = p["name"] + ".csr"
-            ca_key, ca_cert = selfsigned_files(p["ca"])
-        else:
-            if p.get("cn") is not None:
-                validate_common_name(p["cn"], "cn")
-            command = pki_selfsigned(p["name"], p.get("cn"))
-            key_file, cert_file = selfsigned_files(p["name"])
-    except MmpValidationError as exc:
-        _fail_validation(module, exc)
+@dataclass(frozen=True)
+class SignRequest:
+    """What cms_pki_sign is asked for: ``pki sign <name> <ca>`` with ``ca``, else ``pki selfsigned``."""
 
-    def logic(module: Any, session: MmpSession) -> dict[str, Any]:
-        files = session.listdir()
-        result: dict[str, Any] = {"changed": False, "commands": [], "cert_file": cert_file, "key_file": key_file}
-        ca = csr = None
-        if p.get("ca"):
-            missing = [f for f in (csr_file, ca_key, ca_cert) if f not in files]
-            if missing:
-                raise MmpValidationError(
-                    "%s: cannot sign %s with %s: %s missing on the node. Create the CSR with cms_pki_csr and the CA "
-                    "with cms_pki_sign (no ca option) first." % (session.name, p["name"], p["ca"], ", ".join(missing))
-                )
-            ca = load_certificates(session.download(ca_cert), ca_cert)[0]
-            csr = load_csr(session.download(csr_file), csr_file)
-        current = current_info = None
-        if cert_file in files:
+    name: str
+    command: str
+    key_file: str
+    cert_file: str
+    ca: str | None = None
+    cn: str | None = None
+    force: bool = False
+    dest: str | None = None
+    csr_file: str = ""
+    ca_key: str = ""
+    ca_cert: str = ""
+
+    @property
+    def written(self) -> list[str]:
+        """pki selfsigned writes <name>.key and <name>.crt; pki sign writes <name>.crt."""
+        return [self.cert_file] if self.ca else [self.key_file, self.cert_file]
+
+
+def sign_request(params: dict[str, Any]) -> SignRequest:
+    name, force, dest = params["name"], params["force"], params.get("dest")
+    if params.get("ca"):
+        ca_key, ca_cert = selfsigned_files(params["ca"])
+        return SignRequest(
+            name,
+            pki_sign(name, params["ca"]),
+            name + ".key",
+            signed_cert_file(name),
+            ca=params["ca"],
+            force=force,
+            dest=dest,
+            csr_file=name + ".csr",
+            ca_key=ca_key,
+            ca_cert=ca_cert,
+        )
+    if params.get("cn") is not None:
+        validate_common_name(params["cn"], "cn")
+    command = pki_selfsigned(name, params.get("cn"))
+    key_file, cert_file = selfsigned_files(name)
+    return SignRequest(name, command, key_file, cert_file, cn=params.get("cn"), force=force, dest=dest)
+
+
+@dataclass
+class SignState:
+    """What the node holds: ``missing`` inputs of pki sign, whether the certificate there is the one the command
+    would make again (``current_ok``), its summary, and the services using the files the command writes."""
+
+    files: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    current: dict[str, Any] | None = None
+    current_ok: bool = False
+    usage: dict[str, list[str]] = field(default_factory=dict)
+
+    def users(self, written: list[str]) -> list[str]:
+        return sorted({u for f in written for u in self.usage.get(f, [])})
+
+
+def plan_sign(request: SignRequest, state: SignState, node: str) -> Plan:
+    """What cms_pki_sign does on a node in ``state``; raises rather than replace a key a service uses."""
+    if state.missing:
+        raise MmpValidationError(
+            "%s: cannot sign %s with %s: %s missing on the node. Create the CSR with cms_pki_csr and the CA "
+            "with cms_pki_sign (no ca option) first." % (node, request.name, request.ca, ", ".join(state.missing))
+        )
+    if state.current_ok and not request.force:
+        return Plan()
+    users = state.users(request.written)
+    warning = None
+    if users and request.ca is None:
+        if not request.force:
+            in_use = " and ".join(f for f in request.written if state.usage.get(f))
+            raise MmpValidationError(_in_use_message(node, in_use, users, request.command, request.name))
+        warning = "force: %s replaces %s, in use by %s; %s now" % (
+            request.command,
+            " and ".join(request.written),
+            ", ".join(users),
+            _breaks(users),
+        )
+    elif users:
+        # Same key, new certificate: services keep working and pick it up when restarted.
+        warning = "%s replaces %s, in use by %s" % (request.command, request.cert_file, ", ".join(users))
+    return Plan(commands=[request.command], warning=warning)
+
+
+class PkiSign:
+    """cms_pki_sign on one node: ``read_state`` -> ``plan`` -> ``apply`` -> ``dump`` (see ``SessionRunner``)."""
+
+    def __init__(self, module: Any, session: MmpSession, request: SignRequest) -> None:
+        self.module = module
+        self.session = session
+        self.request = request
+        self.state = SignState()
+        self.decision = Plan()
+        self.ca: Any = None
+        self.csr: Any = None
+        self.pem: bytes | None = None  # the certificate on the node after the call
+        self.info: dict[str, Any] | None = None
+        self.dest: tuple[str | None, bool] | None = None
+
+    def read_state(self) -> None:
+        request, session, state = self.request, self.session, self.state
+        state.files = session.listdir()
+        if request.ca:
+            state.missing = [f for f in (request.csr_file, request.ca_key, request.ca_cert) if f not in state.files]
+            if state.missing:
+                return
+            self.ca = load_certificates(session.download(request.ca_cert), request.ca_cert)[0]
+            self.csr = load_csr(session.download(request.csr_file), request.csr_file)
+        current = None
+        if request.cert_file in state.files:
             try:
-                current = load_certificates(session.download(cert_file), cert_file)[0]
+                current = load_certificates(session.download(request.cert_file), request.cert_file)[0]
             except MmpValidationError:
                 current = None  # a damaged certificate is issued again
         if current is not None:
-            current_info = cert_info(current)
-            if current_info["expired"]:
-                good = False
-            elif ca is not None:
-                # Signed by this CA, for the key of this CSR: what ``pki sign`` would produce again.
-                good = (
-                    issued_by(current, ca) and csr_info(csr)["public_key_sha256"] == current_info["public_key_sha256"]
-                )
-            else:
-                good = (
-                    key_file in files
-                    and current_info["self_signed"]
-                    and (p.get("cn") is None or current_info["common_name"] == p["cn"])
-                )
-            if good and key_file in files:
-                good = bool(_node_verdict(session, pki_match(key_file, cert_file), parse_match)[0])
-            if good and not p["force"]:
-                pem = session.download(cert_file)
-                result.update(_cert_summary(current_info))
-                result["certificate"] = pem.decode()
-                result["dest"], result["changed"] = _write_dest(module, p.get("dest"), cert_file, pem)
-                return result
-        # pki selfsigned writes <name>.key and <name>.crt; pki sign writes <name>.crt.
-        written = [cert_file] if ca is not None else [key_file, cert_file]
-        usage = read_usage(session)["files"] if any(f in files for f in written) else {}
-        users = sorted({u for f in written for u in usage.get(f, [])})
-        result["in_use_by"] = users
-        if users and ca is None and not p["force"]:
-            raise MmpValidationError(
-                _in_use_message(
-                    session.name, " and ".join(f for f in written if usage.get(f)), users, command, p["name"]
-                )
+            state.current = cert_info(current)
+            state.current_ok = self._reissue_not_needed(current, state.current)
+        if not (state.current_ok and not request.force) and any(f in state.files for f in request.written):
+            state.usage = read_usage(session)["files"]
+
+    def _reissue_not_needed(self, current: Any, info: dict[str, Any]) -> bool:
+        request, files = self.request, self.state.files
+        if info["expired"]:
+            return False
+        if self.ca is not None:
+            # Signed by this CA, for the key of this CSR: what ``pki sign`` would produce again.
+            good = issued_by(current, self.ca) and csr_info(self.csr)["public_key_sha256"] == info["public_key_sha256"]
+        else:
+            good = (
+                request.key_file in files
+                and info["self_signed"]
+                and (request.cn is None or info["common_name"] == request.cn)
             )
-        if users and ca is None:
-            module.warn(
-                "force: %s replaces %s, in use by %s; %s now"
-                % (command, " and ".join(written), ", ".join(users), _breaks(users))
-            )
-        elif users:
-            # Same key, new certificate: services keep working and pick it up when restarted.
-            module.warn("%s replaces %s, in use by %s" % (command, cert_file, ", ".join(users)))
-        result["changed"] = True
-        result["commands"] = [command]
-        diff = None
-        if module._diff:
-            after: dict[str, Any] = {"commands": [command], "cert_file": cert_file, "fingerprint_sha256": "(new)"}
-            if ca is not None:
-                after.update(subject=csr_info(csr)["subject"], issuer=cert_info(ca)["subject"])
-            elif p.get("cn") is not None:
-                after.update(subject="CN=%s" % p["cn"], issuer="CN=%s" % p["cn"])
-            diff = {"before": _cert_summary(current_info) if current_info else {}, "after": after}
-            result["diff"] = diff
-        if module.check_mode:
-            return result
-        session.run(command)
-        pem = session.download(cert_file)
-        new = load_certificates(pem, cert_file)[0]
-        info = cert_info(new)
-        if ca is not None and not issued_by(new, ca):
-            raise MmpCommandError(
-                "%s wrote %s, but it is not signed by %s" % (command, cert_file, ca_cert),
-                node=session.name,
-                command=command,
-            )
-        if diff is not None:
-            diff["after"] = {"commands": [command], "cert_file": cert_file, **_cert_summary(info)}
-        result.update(_cert_summary(info))
-        result["certificate"] = pem.decode()
-        result["dest"] = _write_dest(module, p.get("dest"), cert_file, pem)[0]
+        if good and request.key_file in files:
+            good = bool(_node_verdict(self.session, pki_match(request.key_file, request.cert_file), parse_match)[0])
+        return bool(good)
+
+    def plan(self) -> list[str]:
+        self.decision = plan_sign(self.request, self.state, self.session.name)
+        if self.decision.warning:
+            self.module.warn(self.decision.warning)
+        if not self.decision.commands and self.state.current is not None:
+            self.pem = self.session.download(self.request.cert_file)
+            self.info = self.state.current
+        return self.decision.commands
+
+    def apply(self) -> None:
+        request, session = self.request, self.session
+        if self.decision.commands:
+            session.run(request.command)
+            self.pem = session.download(request.cert_file)
+            new = load_certificates(self.pem, request.cert_file)[0]
+            self.info = cert_info(new)
+            if self.ca is not None and not issued_by(new, self.ca):
+                raise MmpCommandError(
+                    "%s wrote %s, but it is not signed by %s" % (request.command, request.cert_file, request.ca_cert),
+                    node=session.name,
+                    command=request.command,
+                )
+        if self.pem is not None:
+            self.dest = _write_dest(self.module, request.dest, request.cert_file, self.pem)
+
+    def dump(self) -> dict[str, Any]:
+        request, commands = self.request, self.decision.commands
+        result: dict[str, Any] = {
+            "changed": bool(commands),
+            "commands": commands,
+            "cert_file": request.cert_file,
+            "key_file": request.key_file,
+        }
+        if commands:
+            result["in_use_by"] = self.state.users(request.written)
+        if commands and self.module._diff:
+            result["diff"] = self._diff()
+        if self.pem is not None and self.info is not None:
+            if self.dest is None:  # check mode: where it would go and whether that would change
+                self.dest = _write_dest(self.module, request.dest, request.cert_file, self.pem)
+            result.update(_cert_summary(self.info))
+            result["certificate"] = self.pem.decode()
+            result["dest"] = self.dest[0]
+            result["changed"] = result["changed"] or self.dest[1]
         return result
 
-    run_with_session(module, logic)
+    def _diff(self) -> dict[str, Any]:
+        request = self.request
+        before = _cert_summary(self.state.current) if self.state.current else {}
+        if self.info is not None:  # issued by this call
+            return {
+                "before": before,
+                "after": {"commands": [request.command], "cert_file": request.cert_file, **_cert_summary(self.info)},
+            }
+        after: dict[str, Any] = {
+            "commands": [request.command],
+            "cert_file": request.cert_file,
+            "fingerprint_sha256": "(new)",
+        }
+        if self.ca is not None:
+            after.update(subject=csr_info(self.csr)["subject"], issuer=cert_info(self.ca)["subject"])
+        elif request.cn is not None:
+            after.update(subject="CN=%s" % request.cn, issuer="CN=%s" % request.cn)
+        return {"before": before, "after": after}
+
+
+def run_sign(module: Any) -> None:
+    require_libraries(module, cryptography=True)
+    try:
+        request = sign_request(module.params)
+    except MmpValidationError as exc:
+        module.fail_json(**exc.to_fail_kwargs())
+    SessionRunner(module).run(lambda session: PkiSign(module, session, request))
 
 
 # ------------------------------------------------------------------------------------------------------------
 # cms_pki_info
 # ------------------------------------------------------------------------------------------------------------
-def info_argument_spec() -> dict:
-    return with_connection(
-        {
-            "files": {"type": "list", "elements": "str"},
-            "match": {
-                "type": "list",
-                "elements": "dict",
-                "options": {
-                    "key": {"type": "str", "required": True, "no_log": False},
-                    "cert": {"type": "str", "required": True},
-                },
+PKI_INFO_ARGS = ArgumentSpec(
+    {
+        "files": {"type": "list", "elements": "str"},
+        "match": {
+            "type": "list",
+            "elements": "dict",
+            "options": {
+                "key": {"type": "str", "required": True, "no_log": False},
+                "cert": {"type": "str", "required": True},
             },
-            "verify": {
-                "type": "list",
-                "elements": "dict",
-                "options": {"cert": {"type": "str", "required": True}, "bundle": {"type": "str"}},
-            },
-            "usage": {"type": "bool", "default": True},
-            "renew_within_days": {"type": "int", "default": 30},
-            "valid_at": {"type": "str"},
-        }
-    )
+        },
+        "verify": {
+            "type": "list",
+            "elements": "dict",
+            "options": {"cert": {"type": "str", "required": True}, "bundle": {"type": "str"}},
+        },
+        "usage": {"type": "bool", "default": True},
+        "renew_within_days": {"type": "int", "default": 30},
+        "valid_at": {"type": "str"},
+    }
+)
 
 
 _RELATIVE_RE = re.compile(r"^([+-])(\d+)([wdhms])$")
@@ -537,138 +684,173 @@ def _node_verdict(session: MmpSession, command: str, parse: Callable[[str], Any]
         return None, find_error(output) or output.strip()
 
 
-def run_info(module: Any) -> None:
-    _require_crypto(module)
-    p = module.params
-    now = utcnow()
-    try:
-        valid_at = parse_valid_at(p.get("valid_at"), now)
-        wanted_files = [validate_file_name(f, "files") for f in p.get("files") or []]
-        pairs = [
+@dataclass(frozen=True)
+class InfoRequest:
+    """What cms_pki_info is asked to read, checked before anything connects."""
+
+    now: datetime.datetime
+    valid_at: datetime.datetime | None = None
+    files: list[str] = field(default_factory=list)
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    checks: list[tuple[str, str | None]] = field(default_factory=list)
+    usage: bool = True
+    renew_within_days: int = 30
+
+    @property
+    def named(self) -> list[str]:
+        return self.files + [f for pair in self.pairs for f in pair] + [f for pair in self.checks for f in pair if f]
+
+
+def info_request(params: dict[str, Any], now: datetime.datetime) -> InfoRequest:
+    return InfoRequest(
+        now,
+        parse_valid_at(params.get("valid_at"), now),
+        [validate_file_name(f, "files") for f in params.get("files") or []],
+        [
             (validate_file_name(m["key"], "match.key"), validate_file_name(m["cert"], "match.cert"))
-            for m in p.get("match") or []
-        ]
-        checks = [
+            for m in params.get("match") or []
+        ],
+        [
             (
                 validate_file_name(v["cert"], "verify.cert"),
                 validate_file_name(v["bundle"], "verify.bundle") if v.get("bundle") else None,
             )
-            for v in p.get("verify") or []
-        ]
-    except MmpValidationError as exc:
-        _fail_validation(module, exc)
+            for v in params.get("verify") or []
+        ],
+        params["usage"],
+        params["renew_within_days"],
+    )
 
-    def logic(module: Any, session: MmpSession) -> dict[str, Any]:
-        listed = parse_pki_list(session.run(pki_list()))
-        named = wanted_files + [f for pair in pairs for f in pair] + [f for pair in checks for f in pair if f]
-        missing = sorted({f for f in named if f not in listed})
+
+class PkiInfo:
+    """cms_pki_info on one node: everything is read in ``read_state``; nothing is planned or applied."""
+
+    def __init__(self, session: MmpSession, request: InfoRequest) -> None:
+        self.session = session
+        self.request = request
+        self.listed: list[str] = []
+        self._cache: dict[str, bytes] = {}
+        self.described: dict[str, Any] = {"certificate": {}, "key": {}, "csr": {}, "unreadable": {}, "other": []}
+        self.match: list[dict[str, Any]] = []
+        self.verify: list[dict[str, Any]] = []
+        self.usage: dict[str, Any] = {"services": {}, "database_cluster": None, "files": {}}
+
+    def fetch(self, name: str) -> bytes:
+        if name not in self._cache:
+            self._cache[name] = self.session.download(name)
+        return self._cache[name]
+
+    def read_state(self) -> None:
+        request, session = self.request, self.session
+        self.listed = parse_pki_list(session.run(pki_list()))
+        missing = sorted({f for f in request.named if f not in self.listed})
         if missing:
             raise MmpValidationError(
                 "%s: no file %s on the node (pki list shows %s)"
-                % (session.name, ", ".join(missing), ", ".join(listed) or "nothing")
+                % (session.name, ", ".join(missing), ", ".join(self.listed) or "nothing")
             )
-        cache: dict[str, bytes] = {}
-
-        def fetch(name: str) -> bytes:
-            if name not in cache:
-                cache[name] = session.download(name)
-            return cache[name]
-
-        certificates: dict[str, Any] = {}
-        keys: dict[str, Any] = {}
-        csrs: dict[str, Any] = {}
-        unreadable: dict[str, str] = {}
-        other: list[str] = []
-        for name in wanted_files or listed:
-            if name.endswith((".bak", ".json", ".lic")):
-                other.append(name)
+        for name in request.files or self.listed:
+            if name.endswith((".bak", ".json", ".lic")) or is_lock_file(name):
+                self.described["other"].append(name)
                 continue
-            kind, info = _describe_file(name, fetch(name), now)
-            if kind == "certificate":
-                certificates[name] = info
-            elif kind == "key":
-                keys[name] = info
-            elif kind == "csr":
-                csrs[name] = info
-            elif kind == "unreadable":
-                unreadable[name] = info["error"]
+            kind, info = _describe_file(name, self.fetch(name), request.now)
+            if kind == "unreadable":
+                self.described[kind][name] = info["error"]
+            elif kind == "other":
+                self.described[kind].append(name)
             else:
-                other.append(name)
+                self.described[kind][name] = info
+        self.match = [self._match(key, cert) for key, cert in request.pairs]
+        self.verify = [self._verify(cert, bundle) for cert, bundle in request.checks]
+        if request.usage:
+            self.usage = read_usage(session)
 
-        match_results = []
-        for key, cert in pairs:
-            node_ok, node_error = _node_verdict(session, pki_match(key, cert), parse_match)
-            try:
-                local_ok = key_matches_cert(load_private_key(fetch(key), key), load_certificates(fetch(cert), cert)[0])
-                local_error = None
-            except MmpValidationError as exc:
-                local_ok, local_error = None, exc.message
-            match_results.append(
-                {
-                    "key": key,
-                    "cert": cert,
-                    "match": bool(node_ok and local_ok),
-                    "node": node_ok,
-                    "local": local_ok,
-                    "reason": node_error or local_error,
-                }
-            )
-        verify_results = []
-        for cert, bundle in checks:
-            node_ok, node_reason = _node_verdict(session, pki_verify(cert, bundle), parse_verify)
-            if node_ok is not None:
-                node_ok, node_reason = node_ok
-            try:
-                chain = load_certificates(fetch(cert), cert)
-                extra = load_certificates(fetch(bundle), bundle) if bundle else []
-                local_ok, local_reason = verify_chain(chain[0], chain[1:] + extra, now)
-            except MmpValidationError as exc:
-                local_ok, local_reason = None, exc.message
-            verified = bool(node_ok and local_ok)
-            verify_results.append(
-                {
-                    "cert": cert,
-                    "bundle": bundle,
-                    "verified": verified,
-                    "node": node_ok,
-                    "local": local_ok,
-                    "reason": (local_reason or node_reason)
-                    if verified
-                    else (node_reason if not node_ok else local_reason),
-                }
-            )
-        usage = read_usage(session) if p["usage"] else {"services": {}, "database_cluster": None, "files": {}}
-        horizon = valid_at or now + datetime.timedelta(days=p["renew_within_days"])
+    def _match(self, key: str, cert: str) -> dict[str, Any]:
+        node_ok, node_error = _node_verdict(self.session, pki_match(key, cert), parse_match)
+        try:
+            cert_obj = load_certificates(self.fetch(cert), cert)[0]
+            local_ok, local_error = key_matches_cert(load_private_key(self.fetch(key), key), cert_obj), None
+        except MmpValidationError as exc:
+            local_ok, local_error = None, exc.message
+        return {
+            "key": key,
+            "cert": cert,
+            "match": bool(node_ok and local_ok),
+            "node": node_ok,
+            "local": local_ok,
+            "reason": node_error or local_error,
+        }
+
+    def _verify(self, cert: str, bundle: str | None) -> dict[str, Any]:
+        node_ok, node_reason = _node_verdict(self.session, pki_verify(cert, bundle), parse_verify)
+        if node_ok is not None:
+            node_ok, node_reason = node_ok
+        try:
+            chain = load_certificates(self.fetch(cert), cert)
+            extra = load_certificates(self.fetch(bundle), bundle) if bundle else []
+            local_ok, local_reason = verify_chain(chain[0], chain[1:] + extra, self.request.now)
+        except MmpValidationError as exc:
+            local_ok, local_reason = None, exc.message
+        verified = bool(node_ok and local_ok)
+        return {
+            "cert": cert,
+            "bundle": bundle,
+            "verified": verified,
+            "node": node_ok,
+            "local": local_ok,
+            "reason": (local_reason or node_reason) if verified else (node_reason if not node_ok else local_reason),
+        }
+
+    def plan(self) -> list[str]:
+        return []  # an info module changes nothing
+
+    def apply(self) -> None:
+        """Nothing to apply."""
+
+    def _renewals(self, horizon: datetime.datetime) -> list[str]:
         renew = []
-        for name, info in certificates.items():
-            if not p["usage"] or name in usage["files"]:
+        for name, info in self.described["certificate"].items():
+            if not self.request.usage or name in self.usage["files"]:
                 not_after = datetime.datetime.fromisoformat(info["not_after"].replace("Z", "+00:00"))
                 not_before = datetime.datetime.fromisoformat(info["not_before"].replace("Z", "+00:00"))
                 info["should_renew"] = not (not_before <= horizon <= not_after)
                 if info["should_renew"]:
                     renew.append(name)
+        return sorted(renew)
+
+    def dump(self) -> dict[str, Any]:
+        request, described, usage = self.request, self.described, self.usage
+        horizon = request.valid_at or request.now + datetime.timedelta(days=request.renew_within_days)
+        renew = self._renewals(horizon)
         for name, users in usage["files"].items():
-            for bucket in (certificates, keys, csrs):
-                if name in bucket:
-                    bucket[name]["used_by"] = users
+            for kind in ("certificate", "key", "csr"):
+                if name in described[kind]:
+                    described[kind][name]["used_by"] = users
         services = {name: {k: v for k, v in status.items() if k != "raw"} for name, status in usage["services"].items()}
         return {
             "changed": False,
-            "files": listed,
-            "certificates": certificates,
-            "keys": keys,
-            "csrs": csrs,
-            "unreadable": unreadable,
-            "other_files": other,
-            "match": match_results,
-            "verify": verify_results,
+            "files": self.listed,
+            "certificates": described["certificate"],
+            "keys": described["key"],
+            "csrs": described["csr"],
+            "unreadable": described["unreadable"],
+            "other_files": described["other"],
+            "match": self.match,
+            "verify": self.verify,
             "services": services,
             "database_cluster": usage["database_cluster"],
             "files_in_use": usage["files"],
             "should_renew": bool(renew),
-            "renew": sorted(renew),
-            "checked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "renew": renew,
+            "checked_at": request.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "valid_at": horizon.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 
-    run_with_session(module, logic)
+
+def run_info(module: Any) -> None:
+    require_libraries(module, cryptography=True)
+    try:
+        request = info_request(module.params, utcnow())
+    except MmpValidationError as exc:
+        module.fail_json(**exc.to_fail_kwargs())
+    SessionRunner(module).run(lambda session: PkiInfo(session, request))

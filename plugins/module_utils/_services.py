@@ -4,8 +4,8 @@
 
 """The service certificate verb set: the logic behind cms_service_certs.
 
-A service gets a new key, certificate and bundle the way the TechNote "Generate CSR and apply certificates to CMS"
-does it by hand (PROCEDURES.md section 4): files over SFTP, ``pki match`` and ``pki verify``, then
+A service gets a new key, certificate and bundle the way the TechNote "Generate CSR and apply certificates to CMS" does
+it by hand (docs/dev/mmp_reference.md#applying-certificates): files over SFTP, ``pki match`` and ``pki verify``, then
 ``<service> disable`` / ``<service> certs ...`` / ``<service> enable`` (``callbridge certs`` / ``callbridge restart``).
 On top of that, what a careful admin does in his head:
 
@@ -32,13 +32,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import session_from_params, with_connection
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import (
+    MAIN_PART,
     SERVICES,
     Service,
-    c2w_trust,
-    find_error,
     get_service,
+    services_taking,
+)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
+    c2w_trust,
     outage_sequence,
     pki_match,
     pki_verify,
@@ -53,17 +56,18 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpError,
     MmpValidationError,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import read_controller_file
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
     parse_enable_output,
     parse_match,
     parse_service_status,
     parse_verify,
 )
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import HAS_PARAMIKO, PARAMIKO_IMPORT_ERROR
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._runner import SessionRunner, require_libraries
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import find_error
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._usage import read_usage
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
     cert_info,
     certs_to_pem,
     check_chain_order,
@@ -88,44 +92,36 @@ SRC_OPTIONS = {
     "c2w_cert": "c2w_cert_src",
     "c2w_trust": "c2w_trust_src",
 }
-# The services each C2W option applies to: webbridge3's C2W listener has a certificate and trusts Call Bridges; the
-# Call Bridge trusts the web bridges' C2W certificates (`callbridge trust c2w`, CMS 3.x).
-C2W_SERVICES = {"c2w_key": ("webbridge3",), "c2w_cert": ("webbridge3",), "c2w_trust": ("webbridge3", "callbridge")}
 ROLLBACK_COMMAND_TIMEOUT = 120.0  # seconds; the module's default command_timeout
-MAIN = "main"  # the one certificate of every service but webbridge3 (which has https and c2w)
-# The Call Bridge status names no TLS port; its SIP TLS listener (5061 by default) presents the `callbridge certs`
-# certificate.  XMPP negotiates TLS inside the protocol (STARTTLS on 5222), so a plain TLS handshake cannot check it:
-# it is checked only when tls_port is given.
-DEFAULT_TLS_PORTS = {"callbridge": 5061}
+MAIN = MAIN_PART  # the one certificate of every service but webbridge3 (which has https and c2w)
 TLS_HANDSHAKE_TIMEOUT = 10.0
 TLS_RETRY_INTERVAL = 1.0
 
 
-def service_certs_argument_spec() -> dict:
+def _file_options() -> dict[str, dict[str, Any]]:
     files: dict[str, dict[str, Any]] = {}
     for option, src in SRC_OPTIONS.items():
         # File names, not secrets: say so, or Ansible warns about every option with "key" in its name.
         files[option] = {"type": "str", "no_log": False}
         files[src] = {"type": "path", "no_log": False}
-    return with_connection(
-        {
-            "service": {"type": "str", "required": True, "choices": sorted(SERVICES)},
-            "state": {"type": "str", "default": "present", "choices": ["present", "validated"]},
-            **files,
-            "names": {"type": "list", "elements": "str", "default": []},
-            "tls_check": {"type": "bool", "default": True},
-            "tls_host": {"type": "str"},
-            "tls_port": {"type": "int"},
-            "c2w_tls_port": {"type": "int"},
-            "tls_timeout": {"type": "int", "default": 30},
-        }
-    )
+    return files
 
 
-SERVICE_CERTS_RULES: dict[str, Any] = {
-    "required_one_of": [("key", "key_src"), ("cert", "cert_src")],
+SERVICE_CERTS_ARGS = ArgumentSpec(
+    {
+        "service": {"type": "str", "required": True, "choices": sorted(SERVICES)},
+        "state": {"type": "str", "default": "present", "choices": ["present", "validated"]},
+        **_file_options(),
+        "names": {"type": "list", "elements": "str", "default": []},
+        "tls_check": {"type": "bool", "default": True},
+        "tls_host": {"type": "str"},
+        "tls_port": {"type": "int"},
+        "c2w_tls_port": {"type": "int"},
+        "tls_timeout": {"type": "int", "default": 30},
+    },
     # c2w_key/c2w_key_src go with c2w_cert/c2w_cert_src in any of the four pairings: request_files checks that.
-}
+    required_one_of=[("key", "key_src"), ("cert", "cert_src")],
+)
 
 
 class ServiceCertsFailure(MmpError):
@@ -165,7 +161,7 @@ class NodeFile:
 
 @dataclass
 class Material:
-    """The key, certificate (or full chain) and bundle of one certificate slot of a service."""
+    """The key, certificate (or full chain) and bundle of one certificate part of a service."""
 
     part: str
     key: NodeFile
@@ -207,14 +203,11 @@ def _pem_text_problem(data: bytes) -> str | None:
 
 
 def _read_controller_file(path: str, option: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise MmpValidationError(
-            "%s %s cannot be read on the controller: %s. Give the path of the file to upload (a path relative to "
-            "the role's or playbook's files/ directory works too)." % (option, path, exc.strerror or exc)
-        ) from None
+    return read_controller_file(
+        path,
+        option,
+        "Give the path of the file to upload (a path relative to the role's or playbook's files/ directory works too).",
+    )
 
 
 def _moved_name(name: str, data: bytes) -> str:
@@ -230,10 +223,10 @@ def request_files(params: dict[str, Any], service: Service) -> dict[str, NodeFil
         name, src = params.get(option), params.get(src_option)
         if name is None and src is None:
             continue
-        if option in C2W_SERVICES and service.name not in C2W_SERVICES[option]:
+        if option not in service.file_options:
             raise MmpValidationError(
                 "%s applies to %s only (the Call Bridge to web bridge link); %s has none"
-                % (option if name is not None else src_option, " and ".join(C2W_SERVICES[option]), service.name)
+                % (option if name is not None else src_option, " and ".join(services_taking(option)), service.name)
             )
         if name is not None:
             validate_file_name(name, option)
@@ -261,11 +254,13 @@ def request_files(params: dict[str, Any], service: Service) -> dict[str, NodeFil
             upload=True,
             normalized=normalized,
         )
-    if service.name == "webbridge3" and ("c2w_key" in files) != ("c2w_cert" in files):
-        raise MmpValidationError(
-            "c2w_key and c2w_cert go together (webbridge3 c2w certs <key> <fullchain>): give both, each as a node "
-            "file name or as its *_src controller file"
-        )
+    for part in service.parts[1:]:
+        key, cert = part.option("key"), part.option("cert")
+        if (key in files) != (cert in files):
+            raise MmpValidationError(
+                "%s and %s go together (%s %s certs <key> <fullchain>): give both, each as a node file name or as its "
+                "*_src controller file" % (key, cert, service.name, part.name)
+            )
     return files
 
 
@@ -318,14 +313,6 @@ def tls_probe(host: str, port: int, roots: list[Any], timeout: float = TLS_HANDS
     }
 
 
-def _listen_port(values: list[str] | None) -> int | None:
-    for value in values or []:
-        match = re.search(r":(\d+)$", value)
-        if match:
-            return int(match.group(1))
-    return None
-
-
 def _summary(material: Material | None) -> dict[str, Any] | None:
     if material is None or not material.certs:
         return None
@@ -351,6 +338,8 @@ def _summary(material: Material | None) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------------------------------------------------
 class ServiceCertificates:
     """One service on one node: what it uses now, what it is to use, and the change between them."""
+
+    runner: SessionRunner
 
     def __init__(self, module: Any, session: Any, service: Service, files: dict[str, NodeFile]) -> None:
         self.module = module
@@ -404,12 +393,7 @@ class ServiceCertificates:
         return parse_service_status(self.name, output)
 
     def _configured(self, status: dict[str, Any]) -> dict[str, dict[str, str | None]]:
-        if self.name == "webbridge3":
-            return {
-                part: {"key": status.get(part + "_key"), "cert": status.get(part + "_cert"), "bundle": None}
-                for part in self.service.cert_parts
-            }
-        return {MAIN: {"key": status.get("key"), "cert": status.get("cert"), "bundle": status.get("bundle")}}
+        return {part.name: part.files(status) for part in self.service.parts}
 
     def _running(self, status: dict[str, Any]) -> bool:
         if status.get("enabled") is False:
@@ -423,23 +407,34 @@ class ServiceCertificates:
         # A 3.x node knows the webbridge3 word (configured or not); 2.x answers it with "unknown command".
         self.major = usage["major"]
         get_service(self.name, self.major)
-        if self.name == "callbridge" and "c2w_trust" in self.files and self.major != 3:
+        trust = self.service.c2w_trust
+        if trust is not None and trust.option in self.files and self.major not in trust.majors:
             raise MmpValidationError(
-                "%s: c2w_trust on callbridge is `callbridge trust c2w`, which exists on CMS 3.x only (this node runs "
-                "2.x, whose web bridge has no C2W link); leave c2w_trust out. callbridge was not touched." % self.node
+                "%s: %s on %s is `%s`, which exists on CMS %s.x only (this node runs %s.x, whose web bridge has no C2W "
+                "link); leave %s out. %s was not touched."
+                % (
+                    self.node,
+                    trust.option,
+                    self.name,
+                    " ".join((self.name, *trust.words)),
+                    "/".join(str(m) for m in trust.majors),
+                    self.major,
+                    trust.option,
+                    self.name,
+                )
             )
         if self.name not in statuses:
             raise MmpCommandError("%s: the node did not show the status of %s" % (self.node, self.name))
         self.status = statuses[self.name]
         self.in_use = usage["files"]
         self.listing = set(self.session.listdir())
-        if self.name in C2W_SERVICES["c2w_trust"]:
-            self.current_trust = self.status.get("c2w_trust")
+        if trust is not None:
+            self.current_trust = self.status.get(trust.field)
         for part, names in self._configured(self.status).items():
             self.current[part] = self._current_material(part, names)
 
     def _current_material(self, part: str, names: dict[str, str | None]) -> Material | None:
-        """The material a slot uses now, or None when it has no key/certificate or a file is gone or unreadable."""
+        """The material a part uses now, or None when it has no key/certificate or a file is gone or unreadable."""
         if not names["key"] or not names["cert"]:
             return None
         key_data, cert_data = self._download(names["key"]), self._download(names["cert"])
@@ -473,18 +468,18 @@ class ServiceCertificates:
         for nodefile in self.files.values():
             if nodefile.data is None:
                 nodefile.data = self._download(nodefile.name)
-        if self.name == "webbridge3" and "bundle" in self.files:
+        if not self.service.accepts_bundle and "bundle" in self.files:
             self._compose_full_chain()
         for nodefile in self.files.values():
             if nodefile.upload:
                 self._place(nodefile)
-        if self.name == "webbridge3":
-            self.desired["https"] = Material("https", self.files["key"], self.files["cert"])
-            if "c2w_key" in self.files:
-                self.desired["c2w"] = Material("c2w", self.files["c2w_key"], self.files["c2w_cert"])
-        else:
-            self.desired[MAIN] = Material(MAIN, self.files["key"], self.files["cert"], self.files.get("bundle"))
-        self.trust = self.files.get("c2w_trust")
+        for part in self.service.parts:
+            # The primary part is always asked for (key/cert are required); another one only when its files are.
+            key, cert = self.files.get(part.option("key")), self.files.get(part.option("cert"))
+            if key is not None and cert is not None:
+                bundle = self.files.get("bundle") if part.bundle_field else None
+                self.desired[part.name] = Material(part.name, key, cert, bundle)
+        self.trust = self.files.get(self.service.c2w_trust.option) if self.service.c2w_trust else None
 
     def _compose_full_chain(self) -> None:
         """webbridge3 takes one full chain file [H, S2/S29]: the certificate with the bundle appended."""
@@ -610,7 +605,7 @@ class ServiceCertificates:
             if len(certs) == 1 and not is_self_signed(leaf):
                 order = "it holds only the entity certificate; %s" % (
                     "give the full chain (entity, intermediates, root CA)"
-                    if self.name == "webbridge3"
+                    if self.service.part(m.part).bundle_field is None
                     else "give bundle/bundle_src with the intermediates and the root CA"
                 )
             problems.append(
@@ -664,19 +659,8 @@ class ServiceCertificates:
 
     def _endpoint(self, part: str) -> tuple[str, int] | None:
         host = self.p.get("tls_host") or self.p["host"]
-        if part == "c2w":
-            port = self.p.get("c2w_tls_port") or _listen_port(self.status.get("c2w_listen"))
-        else:
-            port = self.p.get("tls_port")
-            if port is None:
-                if self.name == "webadmin":
-                    port = int(self.status["listen_port"]) if str(self.status.get("listen_port")).isdigit() else None
-                elif self.name == "turn":
-                    port = int(self.status["tls_port"]) if str(self.status.get("tls_port")).isdigit() else None
-                elif self.name in ("webbridge3", "webbridge"):
-                    port = _listen_port(self.status.get("listen"))
-                else:
-                    port = DEFAULT_TLS_PORTS.get(self.name)
+        spec = self.service.part(part)
+        port = self.p.get(spec.port_option) or spec.status_port(self.status)
         return (host, int(port)) if port else None
 
     def _roots(self, material: Material) -> list[Any]:
@@ -920,7 +904,7 @@ class ServiceCertificates:
 
     @property
     def primary(self) -> str:
-        return "https" if self.name == "webbridge3" else MAIN
+        return self.service.primary.name
 
     def apply(self) -> None:
         previous = {part: self.current.get(part) for part in self.changed_parts or [self.primary]}
@@ -942,13 +926,10 @@ class ServiceCertificates:
         """A fresh connection for the rollback: after a drop or a timeout the old shell is useless."""
         with contextlib.suppress(Exception):  # closing a dead connection may fail in any way; it is gone anyway
             self.session.close()
-        session = session_from_params(self.p, self.session.name)
         # The rollback must outlast what made the change fail: after a timeout the node may still be busy with the
         # slow step (its next prompt comes only when that ends). Bringing the old certificate back matters more than
         # failing fast, so the rollback waits at least as long as the default command timeout.
-        session.command_timeout = max(session.command_timeout, ROLLBACK_COMMAND_TIMEOUT)
-        session.connect()
-        self.session = session
+        self.session = self.runner.open_session(min_command_timeout=ROLLBACK_COMMAND_TIMEOUT)
 
     def _rollback(self, cause: MmpError, previous: dict[str, Material | None], previous_trust: str | None) -> None:
         # A transport error's message carries the last output and a hint for a manual retry; the first line says it.
@@ -1089,16 +1070,7 @@ class ServiceCertificates:
 
 
 def run_service_certs(module: Any) -> None:
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(
-            msg="the cryptography Python library is required on the controller (pip install cryptography)",
-            exception=CRYPTOGRAPHY_IMPORT_ERROR,
-        )
-    if not HAS_PARAMIKO:
-        module.fail_json(
-            msg="the paramiko Python library is required on the controller (pip install paramiko)",
-            exception=PARAMIKO_IMPORT_ERROR,
-        )
+    require_libraries(module, cryptography=True)
     try:
         service = get_service(module.params["service"])
         files = request_files(module.params, service)
@@ -1106,20 +1078,12 @@ def run_service_certs(module: Any) -> None:
             validate_san_entry(name, "names")
     except MmpError as exc:
         module.fail_json(**exc.to_fail_kwargs())
-    session = session_from_params(module.params, getattr(module, "node_name", None))
-    job = None
-    outcome: dict[str, Any]
-    failed = False
-    try:
-        session.connect()
+    runner = SessionRunner(module)
+
+    def build(session: MmpSession) -> ServiceCertificates:
         job = ServiceCertificates(module, session, service, files)
-        outcome = job.run()
-    except ServiceCertsFailure as exc:
-        failed, outcome = True, {**exc.result, **exc.to_fail_kwargs()}
-    except MmpError as exc:
-        failed, outcome = True, exc.to_fail_kwargs()
-    finally:
-        (job.session if job is not None else session).close()
-    if failed:
-        module.fail_json(**outcome)
-    module.exit_json(**outcome)
+        job.runner = runner  # the rollback asks it for a fresh session
+        return job
+
+    # A failure after the service went down carries what was done (outage, rollback, commands) into the result.
+    runner.execute(lambda session: build(session).run())

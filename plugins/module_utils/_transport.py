@@ -31,20 +31,20 @@ except ImportError:  # pragma: no cover - reported by the module with missing_re
     HAS_PARAMIKO = False
     PARAMIKO_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
-    CONFIRM_ANSWER,
-    CONFIRM_RE,
-    PROMPT_RE,
-    find_error,
-    normalize_output,
-    prompt_re_for,
-)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpAuthError,
     MmpCommandError,
     MmpConnectError,
     MmpHostKeyError,
     MmpTimeout,
+)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import (
+    CONFIRM_ANSWER,
+    CONFIRM_RE,
+    PROMPT_RE,
+    find_error,
+    normalize_output,
+    prompt_re_for,
 )
 
 SECRET_MARK = "(output withheld: it may contain secrets)"

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
-    SERVICES,
-    db_cluster_status,
-    find_error,
-    service_status,
-)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import SERVICES, get_service
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import db_cluster_status, service_status
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpCommandError
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
     parse_db_cluster_status,
     parse_service_status,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import find_error
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
 
 _UNKNOWN_WORDS = ("unknown command", "invalid command", "unrecognised command", "unrecognized command")
@@ -33,23 +30,14 @@ def _is_unknown_command(output: str) -> bool:
     return any(word in error.lower() for word in _UNKNOWN_WORDS)
 
 
-_GENERIC_ROLES = ("key", "cert", "bundle")
-
-
 def service_files(status: dict[str, Any]) -> dict[str, str]:
     """``{role: file}`` for every file a parsed service status names (key, cert, bundle, https_key, c2w_trust...).
 
-    The generic ``key``/``cert``/``bundle`` fields of a service that also has specific ones (webbridge3's
-    ``https_key`` is its ``key``) are left out, so each use is named once.
+    The roles are the catalog's file fields of the service, so webbridge3's HTTPS key is named once, as
+    ``https_key`` (its status shows it under the generic ``key`` too).
     """
-    files = {}
-    for field, value in status.items():
-        if field == "raw" or not isinstance(value, str) or not value:
-            continue
-        if field.endswith(("key", "cert", "bundle", "trust")):
-            files[field] = value
-    specific = {value for field, value in files.items() if field not in _GENERIC_ROLES}
-    return {field: value for field, value in files.items() if field not in _GENERIC_ROLES or value not in specific}
+    fields = get_service(status.get("service")).file_fields
+    return {field: value for field, value in status.items() if field in fields and isinstance(value, str) and value}
 
 
 def read_usage(session: MmpSession, services: list[str] | None = None, database: bool = True) -> dict[str, Any]:

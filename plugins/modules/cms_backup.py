@@ -15,8 +15,11 @@ description:
     size and SHA-256 of the node's file. A backup holds the node's configuration, certificates and private keys,
     so the copies are written 0600 in a directory created 0700.
   - Idempotent. When the snapshot exists on the node and the controller copy is intact, nothing runs. When the copy
-    is missing or differs, it is fetched again without a new snapshot. O(force=true) takes a new snapshot under
+    is missing or differs, it is fetched again from the same snapshot. O(force=true) takes a new snapshot under
     the same name.
+  - Backups are never overwritten on the controller. When a new snapshot is to be taken (O(force=true), or the
+    node has no snapshot of that name) and O(dest) already holds a copy of that name, the task fails before
+    anything changes on the node, naming the file.
   - Without O(name), only lists the node's backups (C(backup list)); nothing changes.
   - V(rollback) runs C(backup rollback <name>.bak) and answers its C((Y/n)) with a capital C(Y). It overwrites the
     node's configuration, licence, certificates and private keys with the backup's, then reboots the node. It
@@ -47,7 +50,10 @@ options:
         Created 0700 when missing. Required for V(present) with a O(name).
     type: path
   force:
-    description: Take a new snapshot even when one of that name exists on the node (it is replaced).
+    description:
+      - Take a new snapshot even when one of that name exists on the node (the node's snapshot is replaced).
+      - A controller copy is never replaced. When O(dest) already holds C(<name>.bak) or C(<name>.json), the task
+        fails before anything changes on the node; give another O(name), or move the old copy away first.
     type: bool
     default: false
 notes:
@@ -132,18 +138,11 @@ rebooting:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._backup import (  # noqa: E402
-    BACKUP_RULES,
-    backup_argument_spec,
-    run_backup,
-)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._backup import BACKUP_ARGS, run_backup  # noqa: E402
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=backup_argument_spec(), supports_check_mode=True, **BACKUP_RULES)
-    run_backup(module)
+    run_backup(BACKUP_ARGS.create_ansible_module())
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ description:
   - Turns what M(cisco_cms.mmp.cms_pki_info) and M(cisco_cms.mmp.cms_db_cluster_info) returned for each node into
     one report, grouped by cluster, then node, then service. It lists each certificate file a service uses with
     its subject, SAN, issuer, end of validity and days left, colour-coded by O(critical_days) and O(warning_days).
-    It shows whether each key matches its certificate and each chain verifies, the database cluster health, and a
-    timeline of the expiries to come.
+    It shows whether each key matches its certificate and each chain verifies, each service disabled or stopped
+    (it serves none of its certificates then), the database cluster health, and a timeline of the expiries to come.
   - Writes it as a self-contained HTML page (inline CSS, no script, nothing loaded from elsewhere), as JSON (the
     schema is in C(docs/cert_report.md)), and as a Prometheus textfile-collector file.
   - A node that could not be reached, or whose reading failed, is shown as such. The report covers the others.
-  - Runs where it is delegated to, normally C(localhost). It opens no connection to the nodes, so it takes no
-    connection options and is not in the C(cisco_cms.mmp.cms) action group. C(roles/cert_report) and
+  - Runs on the controller, through its action plugin, whatever host the task is for or delegated to (the page is
+    rendered from a Jinja2 template shipped with the collection). It opens no connection to the nodes, so it takes
+    no connection options and is not in the C(cisco_cms.mmp.cms) action group. C(roles/cert_report) and
     C(playbooks/cert_report.yml) gather the input and call it.
   - A file is rewritten only when its content changes. The generation time is left out of that comparison, but
     days left are part of the content, so the HTML and JSON change when a day ticks over. Use O(force) to rewrite
@@ -147,9 +148,10 @@ files:
 summary:
   description:
     - C(nodes), C(reachable), C(unreachable) and C(errors) (node names), C(certificates) (the certificate files in
-      use per urgency C(expired), C(critical), C(warning), C(ok)), C(unused_certificates), C(problems) (key, chain
-      and missing-file problems), C(database_clusters) (cluster names C(healthy), C(unhealthy), C(unknown)),
-      C(urgency) (the worst) and C(next_expiry).
+      use per urgency C(expired), C(critical), C(warning), C(ok)), C(unused_certificates), C(problems) (key, chain,
+      missing-file and service-state problems), C(services_down) (each service disabled or stopped, as C(node),
+      C(service), C(enabled), C(running) and C(problem)), C(database_clusters) (cluster names C(healthy),
+      C(unhealthy), C(unknown)), C(urgency) (the worst) and C(next_expiry).
   returned: always
   type: dict
 summary_lines:
@@ -163,18 +165,16 @@ report:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._report import (  # noqa: E402
-    REPORT_RULES,
-    report_argument_spec,
-    run_report,
-)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._report import REPORT_ARGS  # noqa: E402
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=report_argument_spec(), supports_check_mode=True, **REPORT_RULES)
-    run_report(module)
+    # The action plugin of the same name runs the report on the controller; this file is what ansible-doc and
+    # validate-modules read. Run as a plain module (copied elsewhere), it says so instead of half working.
+    module = REPORT_ARGS.create_ansible_module()
+    module.fail_json(
+        msg="cms_cert_report runs on the controller through its action plugin; use it as cisco_cms.mmp.cms_cert_report"
+    )
 
 
 if __name__ == "__main__":

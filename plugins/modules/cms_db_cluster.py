@@ -210,18 +210,11 @@ waited:
   type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._dbcluster import (  # noqa: E402
-    CLUSTER_RULES,
-    cluster_argument_spec,
-    run_cluster,
-)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._dbcluster import DB_CLUSTER_ARGS, run_cluster  # noqa: E402
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=cluster_argument_spec(), supports_check_mode=True, **CLUSTER_RULES)
-    run_cluster(module)
+    run_cluster(DB_CLUSTER_ARGS.create_ansible_module())
 
 
 if __name__ == "__main__":

@@ -221,18 +221,11 @@ fetched:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._dbcluster import (  # noqa: E402
-    INFO_RULES,
-    info_argument_spec,
-    run_info,
-)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._dbcluster import DB_CLUSTER_INFO_ARGS, run_info  # noqa: E402
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=info_argument_spec(), supports_check_mode=True, **INFO_RULES)
-    run_info(module)
+    run_info(DB_CLUSTER_INFO_ARGS.create_ansible_module())
 
 
 if __name__ == "__main__":

@@ -167,14 +167,11 @@ removed:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._pki import CSR_RULES, csr_argument_spec, run_csr  # noqa: E402
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._pki import PKI_CSR_ARGS, run_csr  # noqa: E402
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=csr_argument_spec(), supports_check_mode=True, **CSR_RULES)
-    run_csr(module)
+    run_csr(PKI_CSR_ARGS.create_ansible_module())
 
 
 if __name__ == "__main__":

@@ -174,14 +174,11 @@ valid_at:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._pki import info_argument_spec, run_info  # noqa: E402
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._pki import PKI_INFO_ARGS, run_info  # noqa: E402
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=info_argument_spec(), supports_check_mode=True)
-    run_info(module)
+    run_info(PKI_INFO_ARGS.create_ansible_module())
 
 
 if __name__ == "__main__":

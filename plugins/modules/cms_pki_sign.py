@@ -137,14 +137,11 @@ dest:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._pki import SIGN_RULES, run_sign, sign_argument_spec  # noqa: E402
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._pki import PKI_SIGN_ARGS, run_sign  # noqa: E402
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=sign_argument_spec(), supports_check_mode=True, **SIGN_RULES)
-    run_sign(module)
+    run_sign(PKI_SIGN_ARGS.create_ansible_module())
 
 
 if __name__ == "__main__":

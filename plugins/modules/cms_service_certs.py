@@ -215,7 +215,7 @@ after:
   returned: always
   type: dict
 parts:
-  description: Per certificate slot (C(main); webbridge3 C(https), C(c2w)), C(changed), C(before) and C(after).
+  description: Per certificate part (C(main); webbridge3 C(https), C(c2w)), C(changed), C(before) and C(after).
   returned: always
   type: dict
 c2w_trust:
@@ -253,18 +253,11 @@ notes:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._services import (  # noqa: E402
-    SERVICE_CERTS_RULES,
-    run_service_certs,
-    service_certs_argument_spec,
-)
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._services import SERVICE_CERTS_ARGS, run_service_certs  # noqa: E402
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=service_certs_argument_spec(), supports_check_mode=True, **SERVICE_CERTS_RULES)
-    run_service_certs(module)
+    run_service_certs(SERVICE_CERTS_ARGS.create_ansible_module())
 
 
 if __name__ == "__main__":

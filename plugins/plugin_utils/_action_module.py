@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.common.validation import check_type_bool
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import API_VARS
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
 
 # module option -> (connection plugin option, inventory variables in order of preference)
 CONNECTION_VARS = {
@@ -39,11 +42,13 @@ CONNECTION_VARS = {
     "known_hosts_file": (None, ("cms_known_hosts",)),
     "host_key": (None, ("cms_host_key",)),
     "host_key_checking": (None, ("cms_host_key_checking",)),
+    # The REST API (modules with the _api doc fragment): one table, in module_utils/_api.py.
+    **{option: (None, names) for option, names in API_VARS.items()},
 }
 
 
 class _ModuleExit(Exception):
-    def __init__(self, result):
+    def __init__(self, result: dict[str, Any]) -> None:
         super().__init__(result.get("msg", ""))
         self.result = result
 
@@ -51,7 +56,14 @@ class _ModuleExit(Exception):
 class CmsModule:
     """What module logic needs of ``AnsibleModule`` (params, check/diff mode, exit/fail, warnings), in-process."""
 
-    def __init__(self, action, argument_spec, args, supports_check_mode=True, **rules):
+    def __init__(
+        self,
+        action: CmsActionBase,
+        argument_spec: dict[str, Any],
+        args: dict[str, Any],
+        supports_check_mode: bool = True,
+        **rules: Any,
+    ) -> None:
         self._name = action._task.action
         self.node_name = action._task_vars_hostname
         validator = ArgumentSpecValidator(argument_spec, **rules)
@@ -61,53 +73,53 @@ class CmsModule:
         self.check_mode = bool(action._task.check_mode)
         self._diff = bool(action._task.diff)
         self._verbosity = action._display.verbosity
-        self._warnings = []
-        self._deprecations = []
+        self._warnings: list[str] = []
+        self._deprecations: list[dict[str, Any]] = []
         self.supports_check_mode = supports_check_mode
         self.invalid = "; ".join(result.errors.messages) if result.errors else None
 
-    def warn(self, warning):
+    def warn(self, warning: str) -> None:
         self._warnings.append(warning)
 
-    def deprecate(self, msg, version=None, date=None, collection_name=None):
+    def deprecate(
+        self, msg: str, version: str | None = None, date: str | None = None, collection_name: str | None = None
+    ) -> None:
         self._deprecations.append({"msg": msg, "version": version, "date": date, "collection_name": collection_name})
 
-    def boolean(self, value):
-        return check_type_bool(value)
+    def boolean(self, value: Any) -> bool:
+        return bool(check_type_bool(value))
 
-    def log(self, msg, log_args=None):
+    def log(self, msg: str, log_args: dict[str, Any] | None = None) -> None:
         """Modules of this collection never write logs: secrets could land in them."""
 
-    def exit_json(self, **kwargs):
+    def exit_json(self, **kwargs: Any) -> None:
         kwargs.setdefault("changed", False)
         raise _ModuleExit(kwargs)
 
-    def fail_json(self, msg, **kwargs):
+    def fail_json(self, msg: str, **kwargs: Any) -> None:
         kwargs["failed"] = True
         kwargs["msg"] = msg
         raise _ModuleExit(kwargs)
 
-    def finish(self, result):
+    def finish(self, result: dict[str, Any]) -> dict[str, Any]:
         if self._warnings:
             result["warnings"] = result.get("warnings", []) + self._warnings
         if self._deprecations:
             result["deprecations"] = result.get("deprecations", []) + self._deprecations
         result["invocation"] = {"module_args": self.params}
         # Whatever a module returned, no secret option value leaves it (AnsibleModule does the same).
-        return remove_values(result, self.no_log_values)
+        cleaned: dict[str, Any] = remove_values(result, self.no_log_values)
+        return cleaned
 
 
 class CmsActionBase(ActionBase):
-    """Subclasses set ``argument_spec`` (a callable returning the module's spec dict), ``module_rules`` (a dict of
-    mutually_exclusive/required_if/... lists) and ``runner`` (the module logic: ``runner(module) -> None``, which
-    ends with ``module.exit_json``/``fail_json``)."""
+    """Subclasses set ``module_args`` (the module's ``_argspec.ArgumentSpec``, the object its ``main()`` uses) and
+    ``runner`` (the module logic: ``runner(module) -> None``, which ends with ``module.exit_json``/``fail_json``)."""
 
     TRANSFERS_FILES = False
     _requires_connection = False
-    argument_spec = None
-    module_rules: ClassVar[dict] = {}
+    module_args: ClassVar[ArgumentSpec]
     supports_check_mode = True
-    runner = None
     # One rule for controller files, the rule of the builtin modules, whatever the module:
     # - Options a module writes to (controller_paths): a relative path is relative to the playbook's directory (the
     #   ad-hoc working directory), as ansible.builtin.fetch resolves its dest, not to wherever ansible was started.
@@ -118,7 +130,13 @@ class CmsActionBase(ActionBase):
     controller_paths: ClassVar[tuple[str, ...]] = ("dest",)
     controller_sources: ClassVar[tuple[str, ...]] = ()
 
-    def _inventory_value(self, task_vars, plugin_option, names):
+    # Every subclass names its module's own runner (``staticmethod(_verbs.run_x)``); this stand-in only gives the
+    # type a checker holds the subclasses to.
+    @staticmethod
+    def runner(module: Any) -> None:
+        raise NotImplementedError("an action plugin built on CmsActionBase sets runner")
+
+    def _inventory_value(self, task_vars: dict[str, Any], plugin_option: str | None, names: tuple[str, ...]) -> Any:
         if plugin_option and self._connection is not None:
             try:
                 value = self._connection.get_option(plugin_option)
@@ -131,9 +149,9 @@ class CmsActionBase(ActionBase):
                 return self._templar.template(task_vars[name])
         return None
 
-    def connection_args(self, task_vars):
-        spec = type(self).argument_spec()
-        filled = {}
+    def connection_args(self, task_vars: dict[str, Any]) -> dict[str, Any]:
+        spec = type(self).module_args.argument_spec
+        filled: dict[str, Any] = {}
         for option, (plugin_option, names) in CONNECTION_VARS.items():
             if option not in spec or self._task.args.get(option) is not None:
                 continue
@@ -144,7 +162,7 @@ class CmsActionBase(ActionBase):
             filled["host"] = task_vars.get("inventory_hostname")
         return filled
 
-    def run(self, tmp=None, task_vars=None):
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         self._task_vars_hostname = task_vars.get("inventory_hostname")
         result = super().run(tmp, task_vars)
@@ -164,7 +182,8 @@ class CmsActionBase(ActionBase):
                 # path_dwim normalises the path; a trailing slash means "into this directory" and must stay.
                 args[option] = self._loader.path_dwim(value) + ("/" if value.endswith("/") else "")
         cls = type(self)
-        module = CmsModule(self, cls.argument_spec(), args, cls.supports_check_mode, **cls.module_rules)
+        module_args = cls.module_args
+        module = CmsModule(self, module_args.argument_spec, args, cls.supports_check_mode, **module_args.rules)
         if module.invalid:
             out = {"failed": True, "msg": "%s: %s" % (self._task.action, module.invalid)}
         elif module.check_mode and not cls.supports_check_mode:

@@ -25,10 +25,11 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from . import core, daemon, services
+from . import core, daemon, pki, services
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
+SEED_CA_ROOT = f"{pki.SEED_CA_DIR}/root.crt"  # the root the seeded service certificates chain to
 
 
 class CliError(Exception):
@@ -71,7 +72,8 @@ def create(lab_dir: Path, raw: dict[str, Any], nodes: int | None, cms_version: s
     lab_dir.mkdir(parents=True, exist_ok=True)
     lab = core.create_lab(lab_dir, spec)
     password = spec["password"] or secrets.token_urlsafe(12)
-    core.atomic_write(lab.dir / "secrets.json", json.dumps({"password": password}).encode(), mode=0o600)
+    api = {"api_user": str(raw.get("api_user", API_USER)), "api_password": raw.get("api_password") or _api_password()}
+    core.atomic_write(lab.dir / "secrets.json", json.dumps({"password": password, **api}).encode(), mode=0o600)
     client_pub = _write_ed25519(lab.dir / "id_ed25519", f"{spec['username']}@cmssim")
     core.atomic_write(lab.dir / "id_ed25519.pub", (client_pub + "\n").encode())
     core.atomic_write(lab.dir / "authorized_keys", (client_pub + "\n").encode())
@@ -83,6 +85,24 @@ def create(lab_dir: Path, raw: dict[str, Any], nodes: int | None, cms_version: s
         lab.config["ssh_ports"][name] = int(spec_node_port(spec, name) or next(fresh))
     lab.save_config()
     return lab
+
+
+API_USER = "apiadmin"  # the REST API user, an account apart from the MMP admin (docs/dev/mmp_reference.md#rest-api)
+
+
+def _api_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def ensure_api_secrets(lab_dir: Path) -> None:
+    """A lab created before the simulator served the REST API gets its API user on the next ``up``."""
+    path = lab_dir / "secrets.json"
+    data = json.loads(path.read_text())
+    if data.get("api_user") and data.get("api_password"):
+        return
+    data.setdefault("api_user", API_USER)
+    data["api_password"] = data.get("api_password") or _api_password()
+    core.atomic_write(path, json.dumps(data).encode(), mode=0o600)
 
 
 def spec_node_port(spec: dict[str, Any], name: str) -> int | None:
@@ -102,7 +122,8 @@ def write_access_files(lab: core.Lab) -> None:
     ports = lab.config["ssh_ports"]
     lines = [f"[127.0.0.1]:{ports[name]} {host_public_key(node)}" for name, node in lab.nodes.items()]
     core.atomic_write(lab.dir / "known_hosts", ("\n".join(lines) + "\n").encode())
-    password = json.loads((lab.dir / "secrets.json").read_text())["password"]
+    secret = json.loads((lab.dir / "secrets.json").read_text())
+    password = secret["password"]
     hosts: dict[str, Any] = {}
     for name, node in lab.nodes.items():
         hosts[name] = {
@@ -117,12 +138,22 @@ def write_access_files(lab: core.Lab) -> None:
             "cms_database": node.holds_database,
             "cms_tls_ports": _tls_ports(node),
         }
+        webadmin_port = _tls_ports(node).get("webadmin")
+        if webadmin_port:
+            # The REST API is served by Web Admin: reach it on the loopback port, verify the name in the certificate.
+            hosts[name].update(cms_api_port=webadmin_port, cms_api_server_name=node.fqdn)
     inventory = {
         "all": {
             "children": {
                 "cms": {
                     "hosts": hosts,
-                    "vars": {"cms_known_hosts": str(lab.dir / "known_hosts"), "cms_domain": lab.config["domain"]},
+                    "vars": {
+                        "cms_known_hosts": str(lab.dir / "known_hosts"),
+                        "cms_domain": lab.config["domain"],
+                        "cms_api_user": secret.get("api_user"),
+                        "cms_api_password": secret.get("api_password"),
+                        "cms_api_ca_file": str(lab.dir / SEED_CA_ROOT),
+                    },
                 }
             }
         }
@@ -194,6 +225,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         lab = core.Lab(lab_dir)
         core.load_verbs()
         lab.load()
+        ensure_api_secrets(lab_dir)
     else:
         raw = load_lab_file(args.lab_file)
         lab = create(lab_dir, raw, args.nodes, args.cms_version)
@@ -341,8 +373,32 @@ def cmd_ctl(args: argparse.Namespace) -> int:
         request["faults"] = faults
     if args.clear_faults is not None:
         request["clear_faults"] = args.clear_faults or True
+    alarms: dict[str, list[str]] = {}
+    for item in args.alarm or []:
+        node, _, kind = item.partition(":")
+        if not node or not kind:
+            raise CliError(f"--alarm {item!r}: expected NODE:TYPE, e.g. cms2:callBridgeNotConfigured")
+        alarms.setdefault(node, []).append(kind)
+    if alarms:
+        request["alarms"] = alarms
+    if args.clear_alarms is not None:
+        request["clear_alarms"] = args.clear_alarms or True
     reply = control(lab_dir, request)
     _print_status(reply["status"])
+    return 0
+
+
+def cmd_calls(args: argparse.Namespace) -> int:
+    lab_dir = Path(args.lab_dir).resolve()
+    if args.legs < 0:
+        raise CliError("--legs must be 0 or more (0 ends every call leg and call of the node)")
+    if args.duration is not None and args.duration <= 0:
+        raise CliError("--duration must be more than 0 seconds (leave it out for legs that stay until --legs 0)")
+    request: dict[str, Any] = {"op": "calls", "node": args.node, "legs": args.legs, "idle_call": args.idle_call}
+    if args.duration is not None:
+        request["duration"] = args.duration
+    reply = control(lab_dir, request)
+    print(f"{reply['node']}: {reply['legs']} active call legs in {reply['calls']} calls")
     return 0
 
 
@@ -374,7 +430,16 @@ def main(argv: list[str] | None = None) -> int:
     ctl.add_argument("--clear-faults", nargs="?", const="", metavar="NODE")
     ctl.add_argument("--down", action="append", metavar="NODE", help="take a node down (SSH and TLS refuse)")
     ctl.add_argument("--up", action="append", metavar="NODE", help="bring a node back")
+    ctl.add_argument("--alarm", action="append", metavar="NODE:TYPE", help="raise an alarm the REST API reports")
+    ctl.add_argument("--clear-alarms", nargs="?", const="", metavar="NODE")
     ctl.set_defaults(func=cmd_ctl)
+    calls_p = sub.add_parser("calls", help="start or end simulated call legs on a node")
+    calls_p.add_argument("--lab-dir", required=True)
+    calls_p.add_argument("--node", required=True)
+    calls_p.add_argument("--legs", type=int, required=True, help="start N legs in one call; 0 ends every leg")
+    calls_p.add_argument("--duration", type=float, help="seconds until the new legs end (default: until --legs 0)")
+    calls_p.add_argument("--idle-call", action="store_true", help="also add a call with no legs")
+    calls_p.set_defaults(func=cmd_calls)
     serve = sub.add_parser("_serve", help=argparse.SUPPRESS)
     serve.add_argument("--lab-dir", required=True)
     serve.set_defaults(func=lambda a: daemon.serve(Path(a.lab_dir).resolve()))

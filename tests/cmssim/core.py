@@ -34,7 +34,7 @@ from . import shapes
 UTC = dt.UTC
 
 # Verb modules, imported by load_verbs(); each registers its verbs and hooks.
-VERB_MODULES = ("pki", "services", "dbcluster", "backup")
+VERB_MODULES = ("pki", "services", "dbcluster", "backup", "calls", "api")
 
 
 class Console(Protocol):
@@ -350,7 +350,7 @@ DEFAULT_SERVICES = {
     2: ["webadmin", "callbridge", "webbridge", "xmpp", "turn"],
 }
 DEFAULT_VERSIONS = {"3": "3.8", "2": "2.9"}
-# Only three nodes can join a database cluster (CLI_REFERENCE 4.1, S3); further nodes connect.
+# Only three nodes can join a database cluster (S3, docs/dev/mmp_reference.md#db-cluster-verbs); more connect.
 MAX_JOINED_DATABASE_NODES = 3
 
 

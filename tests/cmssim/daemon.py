@@ -20,7 +20,7 @@ from typing import Any
 
 import paramiko
 
-from . import core, services
+from . import calls, core, services
 from .server import NodeServer
 
 log = logging.getLogger("cmssim")
@@ -118,6 +118,8 @@ class Simulator:
         if op == "set":
             self.apply(request)
             return {"status": self.status()}
+        if op == "calls":
+            return calls.control(self.lab, request)
         if op == "stop":
             self.stop_event.set()
             return {}
@@ -141,6 +143,8 @@ class Simulator:
                 if name not in lab.nodes:
                     raise ValueError(f"no node {name!r} in this lab")
                 faults.setdefault(name, {}).update(node_faults)
+            if request.get("alarms") or request.get("clear_alarms"):
+                calls.set_alarms(lab, request.get("alarms") or {}, request.get("clear_alarms"))
             lab.save_config()
         # A node that is down refuses TCP connections (its port is closed), drops what it had and stops serving TLS.
         for name, server in self.servers.items():
@@ -150,6 +154,7 @@ class Simulator:
                 server.close_listener()
                 server.drop_all()
                 node.event("node_down")
+                calls.drop(node, "node down")
                 changed = True
             elif not node.is_down() and server.sock is None:
                 server.listen()

@@ -472,6 +472,34 @@ def render_status(node: core.Node) -> str:
     return "\n\n".join("\n".join(b) for b in blocks) + "\n\n"
 
 
+def api_view(node: core.Node) -> dict[str, Any]:
+    """What ``GET /api/v1/system/database`` shows on ``node`` (api.py writes it as XML): whether the database
+    cluster is enabled, and each database node as this node sees it (``hostname`` is its address, as in the status).
+    """
+    cfg = node.state.get(KEY) or {}
+    cfg = {**default_config(), **cfg}
+    enabled = cfg["role"] in ENABLED_ROLES and not cfg["transition"]
+    nodes: list[dict[str, Any]] = []
+    if enabled:
+        mats: dict[str, Material] = {}
+        words = shapes.DB_ROLE_WORDS[node.major]
+        in_sync = shapes.DB_CONNECTED.format(role=words["replica"]) + " " + shapes.DB_IN_SYNC
+        primary_word = shapes.DB_CONNECTED.format(role=words["primary"])
+        for member in _members(node)[1]:
+            value = _node_value(node, member, mats)
+            up = value != shapes.DB_DISCONNECTED
+            behind = 0 if value in (in_sync, primary_word) else shapes.API_SYNC_BEHIND_OUT_OF_SYNC
+            nodes.append(
+                {
+                    "hostname": member.address,
+                    "master": value == primary_word,
+                    "up": up,
+                    "syncBehind": behind if up else -1,
+                }
+            )
+    return {"enabled": enabled, "nodes": nodes}
+
+
 # ------------------------------------------------------------------------------------------------------------
 # The verb
 # ------------------------------------------------------------------------------------------------------------
@@ -486,6 +514,7 @@ def _status(node: core.Node, args: list[str], console: core.Console) -> None:
 
 
 def _certs(node: core.Node, args: list[str], console: core.Console) -> None:
+    keys: tuple[str, ...]
     if len(args) == 5:
         keys = DB_CERT_KEYS
     elif len(args) == 3:
@@ -584,9 +613,14 @@ def _start_transition(node: core.Node, kind: str, args: list[str], console: core
         started=started,
         deadline=_deadline(transition),
     )
+    for hook in TRANSITION_HOOKS:
+        hook(node, kind)
     poke(node.lab)
     console.write(shapes.DB_PLEASE_WAIT + "\n" + shapes.DB_STARTED[kind] + "\n")
 
+
+# Called as a transition starts: calls.py drops the legs of a Call Bridge that the transition restarts.
+TRANSITION_HOOKS: list[Any] = []
 
 SUBCOMMANDS = {
     "status": _status,
@@ -611,7 +645,10 @@ def database(node: core.Node, args: list[str], console: core.Console) -> None:
 # Seeding a new lab
 # ------------------------------------------------------------------------------------------------------------
 def seed(lab: core.Lab, spec: dict[str, Any]) -> None:
-    """A built-in-CA style PKI (PROCEDURES section 2) shared by every node, and a formed cluster when asked."""
+    """A built-in-CA style PKI shared by every node, and a formed cluster when asked.
+
+    The PKI is what docs/dev/mmp_reference.md#built-in-ca leaves behind.
+    """
     nodes = list(lab.nodes.values())
     if not nodes:
         return

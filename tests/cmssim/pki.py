@@ -1,4 +1,4 @@
-"""The ``pki`` verbs of the MMP (CLI_REFERENCE section 2) and the lab's "old corporate" CA.
+"""The ``pki`` verbs of the MMP (docs/dev/mmp_reference.md#pki) and the lab's "old corporate" CA.
 
 Every key, CSR and certificate is real (``cryptography``), so what the node says about a file (``pki inspect``,
 ``pki match``, ``pki verify``) is what OpenSSL would find in it.  Like the real box, ``pki csr`` and
@@ -364,7 +364,7 @@ class SeedCA:
     def issue(
         self,
         subject: cx509.Name,
-        public_key: object,
+        public_key: rsa.RSAPublicKey,
         now: dt.datetime,
         days: float,
         san: list[cx509.GeneralName] | None = None,
@@ -377,7 +377,7 @@ class SeedCA:
             self.intermediate_key,
             now,
             days,
-            san,  # type: ignore[arg-type]
+            san,
             not_before=not_before,
         )
 

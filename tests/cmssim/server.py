@@ -88,14 +88,25 @@ class MmpServerInterface(paramiko.ServerInterface):
             return paramiko.OPEN_SUCCEEDED
         return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
-    def check_channel_pty_request(self, channel, term, width, height, pixelwidth, pixelheight, modes) -> bool:  # type: ignore[no-untyped-def]
+    def check_channel_pty_request(
+        self,
+        channel: paramiko.Channel,
+        term: bytes,
+        width: int,
+        height: int,
+        pixelwidth: int,
+        pixelheight: int,
+        modes: bytes,
+    ) -> bool:
         self.requests.pty[channel.get_id()] = True
         return True
 
-    def check_channel_window_change_request(self, channel, width, height, pixelwidth, pixelheight) -> bool:  # type: ignore[no-untyped-def]
+    def check_channel_window_change_request(
+        self, channel: paramiko.Channel, width: int, height: int, pixelwidth: int, pixelheight: int
+    ) -> bool:
         return True
 
-    def check_channel_env_request(self, channel, name, value) -> bool:  # type: ignore[no-untyped-def]
+    def check_channel_env_request(self, channel: paramiko.Channel, name: bytes, value: bytes) -> bool:
         return False
 
     def check_channel_shell_request(self, channel: paramiko.Channel) -> bool:
@@ -308,7 +319,7 @@ class NodeServer:
             # A fault or a reboot: the TCP connection goes away without an SSH goodbye.
             self.node.event("connection_dropped")
             with contextlib.suppress(OSError):
-                transport.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+                transport.sock.shutdown(socket.SHUT_RDWR)
             transport.close()
         except Exception:
             log.exception("session on %s failed", self.node.name)
@@ -377,10 +388,10 @@ class StoreHandle(paramiko.SFTPHandle):
             faults = node.lab.faults_for(node.name)
             if faults.get("corrupt_upload"):
                 # Flip one byte of what arrived: the client's checksum check must catch it.
-                data = bytearray(self.path.read_bytes())
-                if data:
-                    data[len(data) // 2] ^= 0x01
-                    self.path.write_bytes(bytes(data))
+                corrupted = bytearray(self.path.read_bytes())
+                if corrupted:
+                    corrupted[len(corrupted) // 2] ^= 0x01
+                    self.path.write_bytes(bytes(corrupted))
                 node.lab.consume_fault(node.name, "corrupt_upload")
                 node.event("fault", kind="corrupt_upload", file=self.name)
             if self.name.endswith(".key"):
@@ -430,10 +441,10 @@ class StoreSFTPServer(paramiko.SFTPServerInterface):
         writing = bool(flags & (os.O_WRONLY | os.O_RDWR))
         if not writing and not target.is_file():
             return SFTP_NO_SUCH_FILE
-        if writing and (flags & os.O_EXCL) and target.exists():
-            return SFTP_FAILURE
         if not writing:
             mode = "rb"
+        elif flags & os.O_EXCL:
+            mode = "x+b" if flags & os.O_RDWR else "xb"  # exclusive create in one step, as open(2) does it
         elif flags & os.O_APPEND:
             mode = "ab"
         elif flags & os.O_TRUNC or not target.exists():
@@ -465,9 +476,14 @@ class StoreSFTPServer(paramiko.SFTPServerInterface):
             return SFTP_NO_SUCH_FILE
         if not new:
             return SFTP_PERMISSION_DENIED
-        if (self.root / new).exists():
-            return SFTP_FAILURE  # SFTP v3 rename does not overwrite
-        os.rename(self.root / old, self.root / new)
+        # SFTP v3 rename does not overwrite.  Like OpenSSH's sftp-server, link then unlink: the check that the target
+        # is free and the move are one step, so of two clients renaming onto one name at once exactly one wins (the
+        # collection's node lock relies on it).
+        try:
+            os.link(self.root / old, self.root / new)
+        except OSError:
+            return SFTP_FAILURE
+        (self.root / old).unlink()
         self.ns.node.event("sftp_rename", file=old, to=new)
         return SFTP_OK
 

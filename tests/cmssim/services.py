@@ -1,4 +1,4 @@
-"""The certificate-bearing services of a CMS node (CLI_REFERENCE section 3): webadmin, callbridge, turn, and
+"""The certificate-bearing services of a CMS node (docs/dev/mmp_reference.md#services): webadmin, callbridge, turn, and
 webbridge3 (3.x) or webbridge and xmpp (2.x), with their status outputs, setters, enable/disable/restart checks
 and real TLS listeners.
 
@@ -30,7 +30,7 @@ SERVICES_BY_MAJOR: dict[int, tuple[str, ...]] = {
 }
 # Certificate slots: slot -> (key field, certificate field, bundle field or None).  webbridge3 takes full chains
 # for its https and c2w sides and no separate bundle (S2, S29).
-_MAIN_SLOT = {"main": ("key", "cert", "bundle")}
+_MAIN_SLOT: dict[str, tuple[str, str, str | None]] = {"main": ("key", "cert", "bundle")}
 SLOTS: dict[str, dict[str, tuple[str, str, str | None]]] = {
     "webadmin": _MAIN_SLOT,
     "callbridge": _MAIN_SLOT,
@@ -51,9 +51,13 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "turn": ("turn", "main", "tls_port"),
 }
 LISTEN_RE = re.compile(r"([^:]+):(\d+)")
+# Extensions registered by other simulator modules: an HTTP application per endpoint (api.py serves the REST API
+# on webadmin) and hooks called when a running service stops serving (calls.py drops the legs it carried).
+HTTP_APPS: dict[str, Any] = {}
+SERVICE_DOWN_HOOKS: list[Any] = []
 
 # Typical listen settings of a seeded node (S6, S10, S29): web bridge on 443, webadmin beside it on 445.
-SEED_LISTEN = {
+SEED_LISTEN: dict[str, dict[str, Any]] = {
     "webadmin": {"interface": "a", "port": 445},
     "callbridge": {"interfaces": ["a"]},
     "webbridge3": {"https_listen": ["a:443"], "c2w_listen": ["a:9999"]},
@@ -219,7 +223,9 @@ def refresh_listeners(node: core.Node) -> None:
             mgr.remove(key)
             continue
         material = functools.partial(_material, node, endpoint)
-        if not mgr.ensure(key, port, material, node.event):
+        app = HTTP_APPS.get(endpoint)
+        app = functools.partial(app, node) if app is not None else None
+        if not mgr.ensure(key, port, material, node.event, app=app):
             # Another process took the port while this lab was down: move the endpoint (status --json and the
             # inventory that `up` rewrites show the new port) rather than leave the service silently dark.
             service, _slot, field = ENDPOINTS[endpoint]
@@ -228,7 +234,7 @@ def refresh_listeners(node: core.Node) -> None:
             all_state(node)[service][field] = new_port
             node.save()
             node.event("tls_port_moved", endpoint=endpoint, old=port, new=new_port)
-            mgr.ensure(key, new_port, material, node.event)
+            mgr.ensure(key, new_port, material, node.event, app=app)
 
 
 def _assign_ports(nodes: list[core.Node], exclude: set[int]) -> bool:
@@ -389,11 +395,15 @@ def run_checks(node: core.Node, service: str) -> tuple[list[str], bool, dict[str
 
 def _set_serving(node: core.Node, service: str, running: bool, state: str, **updates: Any) -> None:
     st = svc_state(node, service)
+    was_running = bool(st["running"])
     st.update(updates)
     st["running"] = running
     node.save()
     refresh_listeners(node)
     node.event("service_state", service=service, state=state)
+    if was_running and not running:
+        for hook in SERVICE_DOWN_HOOKS:
+            hook(node, service, state)
 
 
 def start_service(node: core.Node, service: str, console: core.Console, restart: bool) -> None:
@@ -535,7 +545,8 @@ def _callbridge_listen(node: core.Node, args: list[str]) -> None:
 def _callbridge_trust(node: core.Node, args: list[str]) -> None:
     fields = {"cluster": "cluster_trust"}
     if node.major >= 3:
-        fields["c2w"] = "c2w_trust"  # `callbridge trust c2w` arrived with Web Bridge 3 (CLI_REFERENCE 7)
+        # `callbridge trust c2w` arrived with Web Bridge 3 (docs/dev/mmp_reference.md#cms-2x-and-3x).
+        fields["c2w"] = "c2w_trust"
     if not args or args[0] not in fields:
         raise _usage("callbridge")
     _trust(node, "callbridge", fields[args[0]], args[1:])

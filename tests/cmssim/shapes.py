@@ -1,6 +1,6 @@
 """Every output shape and error string the simulator prints, in one table.
 
-Marks follow ``CLI_REFERENCE.md`` (shared/cms): **[H]** seen verbatim in a Cisco transcript, **[M]** one
+Marks follow ``docs/dev/mmp_reference.md#marks``: **[H]** seen verbatim in a Cisco transcript, **[M]** one
 non-Cisco source or a damaged transcript, **[GUESS]** not found anywhere: a plausible shape, to be replaced here
 (and only here) as soon as a real transcript shows the truth.  Verb modules import their strings from this file;
 no output text is written anywhere else in the simulator.
@@ -86,7 +86,8 @@ PKI_LIST_HEADER = "User supplied certificates and keys:"  # [H]
 PKI_CSR_PROGRESS = ("..............", "......")  # [H] OpenSSL-style progress dots; the count varies [M]
 PKI_CSR_CREATED = "Created key file {name}.key and CSR {name}.csr"  # [H]
 PKI_CSR_READY = "CSR file {name}.csr ready for download via SFTP"  # [H]
-PKI_CSR_KEY_BITS = 2048  # [GUESS] key size of `pki csr` / `pki selfsigned` (not found, CLI_REFERENCE 6.1)
+# [GUESS] key size of `pki csr` / `pki selfsigned` (not found: docs/dev/mmp_reference.md#key-sizes).
+PKI_CSR_KEY_BITS = 2048
 PKI_CSR_BAD_BASENAME = "ERROR: Invalid key/cert basename: {name}"  # [GUESS]
 PKI_CSR_NO_CN = "ERROR: CN must be specified"  # [GUESS]
 PKI_CSR_BAD_COUNTRY = "ERROR: Country must be a two letter code"  # [GUESS]
@@ -449,8 +450,9 @@ DB_USAGE = (  # [GUESS]
     "  database cluster connect <ip|fqdn>\n"
     "  database cluster remove"
 )
-# Status wordings: 2.x nodes speak Master/Slave, 3.x nodes Primary/Replica (CLI_REFERENCE 4.4; the release that
-# changed it is not established, the simulator switches on the major version).
+# Status wordings: 2.x nodes speak Master/Slave, 3.x nodes Primary/Replica
+# (docs/dev/mmp_reference.md#reading-the-status; the release that changed it is not established, the simulator switches
+# on the major version).
 DB_ROLE_WORDS = {2: {"primary": "Master", "replica": "Slave"}, 3: {"primary": "Primary", "replica": "Replica"}}
 DB_IN_SYNC = "( In Sync )"  # [H]
 DB_OUT_OF_SYNC = "( Out Of Sync )"  # [GUESS]
@@ -535,3 +537,43 @@ BACKUP_CORRUPT = "ERROR: Backup {name} is not a valid backup file"  # [GUESS]
 BACKUP_WRONG_VERSION = (  # [GUESS] text; the rule (same CMS version only) is [H] S5
     "ERROR: Backup {name} was taken on CMS {backup_version} and cannot be restored on CMS {version}"
 )
+
+# --------------------------------------------------------------------------------------------------------
+# REST API (served by Web Admin; docs/dev/mmp_reference.md#rest-api, sources A1-A3)
+# --------------------------------------------------------------------------------------------------------
+API_PREFIX = "/api/v1"  # [H] A1
+API_XML_DECLARATION = '<?xml version="1.0"?>'  # [M] as CMS starts its replies
+# Elements of GET /system/status, in the order the simulator writes them.  callLegsActive/MaxActive/Completed,
+# the four bit rates and cdrTime are [H] A1 (10.1); softwareVersion, uptimeSeconds, activated and clusterEnabled
+# are [M] (named by other automation, not seen in a fetched page of the guide); the order is [GUESS].
+API_STATUS_FIELDS = (
+    "softwareVersion",
+    "uptimeSeconds",
+    "activated",
+    "clusterEnabled",
+    "cdrTime",
+    "callLegsActive",
+    "callLegsMaxActive",
+    "callLegsCompleted",
+    "audioBitRateOutgoing",
+    "audioBitRateIncoming",
+    "videoBitRateOutgoing",
+    "videoBitRateIncoming",
+)
+API_SOFTWARE_VERSION = "{version}.0"  # [GUESS] e.g. "3.8.0"
+# Collections: path -> (top-level tag, item tag).  `<calls total="N">`/`<call id>` and `<callLegs total="N">`/
+# `<callLeg id>` are [H] A1 (8.1.1, p. 60); `<callBridges total="N">`/`<callBridge id>` follows the same general form
+# [M]; `<alarms>`/`<alarm id>` [H] item, [GUESS] whether the list carries total= (written, as for every list).
+API_COLLECTIONS = {
+    "/calls": ("calls", "call"),
+    "/callLegs": ("callLegs", "callLeg"),
+    "/callBridges": ("callBridges", "callBridge"),
+    "/system/alarms": ("alarms", "alarm"),
+}
+API_PAGE_LIMIT = 10  # [GUESS] the most items one GET returns whatever `limit` asks; `total` always counts them all
+# GET /system/database: `<database>` with `<clustered>` and one `<node>` per database node holding `hostname`,
+# `master`, `up`, `syncBehind` [H] A1 (10.3, elements); the wrapper names and the clustered values are [GUESS].
+API_DATABASE_CLUSTERED = {True: "enabled", False: "disabled"}  # [GUESS]
+API_SYNC_BEHIND_OUT_OF_SYNC = 4096  # [GUESS] bytes behind for a replica out of sync; -1 "unavailable" is [H] A1
+API_UNAUTHORIZED_REALM = 'Basic realm="Acano API"'  # [GUESS] the WWW-Authenticate challenge of a 401
+API_ERROR_BODY = ""  # [GUESS] 401 and 404 replies carry no body

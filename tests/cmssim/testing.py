@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -131,7 +132,9 @@ class SimLab:
     def load(self) -> None:
         self.inventory = yaml.safe_load((self.dir / "inventory.yml").read_text())
         self.hosts: dict[str, dict[str, Any]] = self.inventory["all"]["children"]["cms"]["hosts"]
-        self.password = json.loads((self.dir / "secrets.json").read_text())["password"]
+        secret = json.loads((self.dir / "secrets.json").read_text())
+        self.password = secret["password"]
+        self.api_user, self.api_password = secret.get("api_user", ""), secret.get("api_password", "")
 
     def stop(self) -> None:
         cli("down", "--lab-dir", str(self.dir))
@@ -172,7 +175,7 @@ class SimLab:
     def exec(self, node: str, command: str, pty: bool = True, stdin: str | None = None, timeout: float = 15) -> str:
         client = self.client(node)
         try:
-            chan = client.get_transport().open_session()  # type: ignore[union-attr]
+            chan = client.get_transport().open_session()
             if pty:
                 chan.get_pty()
             chan.settimeout(timeout)
@@ -217,6 +220,45 @@ class SimLab:
         if clear_faults:
             request["clear_faults"] = clear_faults
         return simcli.control(self.dir, request)["status"]
+
+    def calls(
+        self, node: str, legs: int, duration: float | None = None, idle_call: bool = False, kind: str = "sip"
+    ) -> dict[str, Any]:
+        """``calls --legs N`` (``kind="web"`` for legs through the Web Bridge, which the command line does not offer)."""
+        from . import cli as simcli
+
+        request: dict[str, Any] = {"op": "calls", "node": node, "legs": legs, "idle_call": idle_call, "kind": kind}
+        if duration is not None:
+            request["duration"] = duration
+        return simcli.control(self.dir, request)
+
+    def alarms(self, add: dict[str, list[str]] | None = None, clear: bool | str | None = None) -> None:
+        from . import cli as simcli
+
+        simcli.control(self.dir, {"op": "set", "alarms": add or {}, "clear_alarms": clear})
+
+    def api_get(self, node: str, path: str, user: str | None = None, password: str | None = None) -> tuple[int, str]:
+        """GET ``/api/v1<path>`` on the node's Web Admin over verified HTTPS; (HTTP status, body)."""
+        import base64
+        import http.client
+        import ssl
+
+        host = self.hosts[node]
+        ctx = ssl.create_default_context(cafile=self.inventory["all"]["children"]["cms"]["vars"]["cms_api_ca_file"])
+        conn = http.client.HTTPSConnection("127.0.0.1", int(host["cms_api_port"]), context=ctx, timeout=10)
+        # The certificate names the node's FQDN, not the loopback address it is reached on.
+        conn.sock = ctx.wrap_socket(
+            socket.create_connection(("127.0.0.1", int(host["cms_api_port"])), timeout=10),
+            server_hostname=host["cms_api_server_name"],
+        )
+        auth = f"{user or self.api_user}:{self.api_password if password is None else password}"
+        headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
+        try:
+            conn.request("GET", "/api/v1" + path, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode()
+        finally:
+            conn.close()
 
     def status(self) -> dict[str, Any]:
         return json.loads(cli("status", "--lab-dir", str(self.dir), "--json").stdout)

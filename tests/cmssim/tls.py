@@ -48,6 +48,7 @@ class Material:
 
 MaterialFn = Callable[[], "Material | None"]
 EventFn = Callable[..., None]
+AppFn = Callable[[ssl.SSLSocket], None]
 
 
 def _signature(material: Material) -> tuple[object, ...]:
@@ -124,6 +125,7 @@ class Listener:
     material_fn: MaterialFn
     event: EventFn
     sock: socket.socket | None = None
+    app: AppFn | None = None  # answers the HTTP request on an accepted connection; None: one line naming the endpoint
     _cache_sig: tuple[object, ...] | None = None
     _cache_ctx: ssl.SSLContext | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -159,12 +161,15 @@ class TlsManager:
         self.thread.start()
 
     # ---- listening sockets --------------------------------------------------------------------------------
-    def ensure(self, key: tuple[str, str], port: int, material_fn: MaterialFn, event: EventFn) -> bool:
+    def ensure(
+        self, key: tuple[str, str], port: int, material_fn: MaterialFn, event: EventFn, app: AppFn | None = None
+    ) -> bool:
         """Listen on ``port`` for ``key`` (node, endpoint) unless already listening; False if the port is busy."""
         with self.lock:
             current = self.listeners.get(key)
             if current is not None and current.port == port and current.sock is not None:
                 current.material_fn = material_fn
+                current.app = app
                 return True
             if current is not None:
                 self._close(key)
@@ -178,7 +183,7 @@ class TlsManager:
                 event("tls_error", endpoint=key[1], port=port, reason=f"cannot listen: {exc.strerror}")
                 return False
             sock.setblocking(False)
-            listener = Listener(name=key[1], port=port, material_fn=material_fn, event=event, sock=sock)
+            listener = Listener(name=key[1], port=port, material_fn=material_fn, event=event, sock=sock, app=app)
             self.listeners[key] = listener
             self.selector.register(sock, selectors.EVENT_READ, listener)
             event("tls_listening", endpoint=key[1], port=port)
@@ -249,7 +254,12 @@ class TlsManager:
             except (ssl.SSLError, OSError):  # the client rejected our chain or went away: its business
                 return
             with tls:
-                _answer(tls, listener.name)
+                if listener.app is not None:
+                    listener.app(tls)
+                    with contextlib.suppress(ssl.SSLError, OSError):
+                        tls.unwrap()
+                else:
+                    _answer(tls, listener.name)
         finally:
             with contextlib.suppress(OSError):
                 conn.close()

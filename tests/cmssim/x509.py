@@ -38,7 +38,7 @@ def key_pem(key: rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def load_key(data: bytes) -> rsa.RSAPrivateKey:
+def load_key(data: bytes | bytearray) -> rsa.RSAPrivateKey:
     """Load an unencrypted PEM private key (raises ``ValueError``/``TypeError`` otherwise)."""
     return _load_key(bytes(data))
 
@@ -149,7 +149,7 @@ def sign(
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
             critical=False,
         )
     )
@@ -261,7 +261,7 @@ def verify_chain(cert: x509.Certificate, bundle: list[x509.Certificate], now: dt
 
 def rfc4514(name: x509.Name) -> str:
     """``C=IN, ST=KA, O=Siigo, CN=host`` (OpenSSL's one-line order, as ``pki inspect`` shows)."""
-    return ", ".join(f"{attr.rfc4514_attribute_name}={attr.value}" for attr in name)
+    return ", ".join(f"{attr.rfc4514_attribute_name}={attr.value!s}" for attr in name)
 
 
 def san_values(cert_or_csr: x509.Certificate | x509.CertificateSigningRequest) -> list[str]:

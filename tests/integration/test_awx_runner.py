@@ -44,10 +44,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module import CONNECTION_VARS
 from tests.cmssim import x509
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import BIN, REPO_ROOT
+from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT
+from tests.integration.helpers.awx_doc import AWX_DOC, doc_block
 
 CREDENTIAL_TYPE_FILE = REPO_ROOT / "extensions" / "awx" / "credential_type_cms_mmp.yml"
-AWX_DOC = REPO_ROOT / "docs" / "awx.md"
 NODES = ("cms1", "cms2", "cms3")
 # What an AWX project checkout of this repository holds that a job can use (tests, lab files and tooling aside).
 PROJECT_CONTENT = (
@@ -353,14 +353,6 @@ def _pem_body(pem: str) -> str:
     return max(lines, key=len)
 
 
-def doc_block(first_line: str) -> str:
-    """The fenced YAML block of docs/awx.md that starts with ``first_line``: the examples the tests run."""
-    blocks = re.findall(r"^```yaml\n(.*?)^```", AWX_DOC.read_text(), re.M | re.S)
-    found = [block for block in blocks if block.startswith(first_line)]
-    assert len(found) == 1, f"docs/awx.md needs exactly one yaml block starting with {first_line!r}"
-    return found[0]
-
-
 def doc_tasks(module: str) -> list[dict[str, Any]]:
     """The options of every task of docs/awx.md's AWX configuration that calls ``module``."""
     (play,) = yaml.safe_load(doc_block("# awx-config.yml"))
@@ -380,8 +372,9 @@ def test_credential_type_passes_awx_validation_with_every_secret_marked() -> Non
     definition = credential_type()
     awx_validate(definition)
     fields = {field["id"]: field for field in definition["inputs"]["fields"]}
-    assert set(fields) == {"username", "password", "ssh_key_data", "ca_key"}
-    assert {name for name, field in fields.items() if field.get("secret")} == {"password", "ssh_key_data", "ca_key"}
+    assert set(fields) == {"username", "password", "ssh_key_data", "ca_key", "api_user", "api_password"}
+    secret = {name for name, field in fields.items() if field.get("secret")}
+    assert secret == {"password", "ssh_key_data", "ca_key", "api_password"}
     assert fields["ssh_key_data"]["multiline"] and fields["ca_key"]["multiline"]
     assert fields["ssh_key_data"]["format"] == "ssh_private_key"
     assert definition["inputs"]["required"] == ["username"]
@@ -416,8 +409,13 @@ def test_credential_injects_the_login_variables_the_action_plugins_read() -> Non
     assert injected[preferred["username"]] == "{{ username }}"
     assert injected[preferred["password"]] == "{{ password }}"
     assert "tower.filename.ssh_key_data" in injected[preferred["private_key_file"]]
+    # The REST API login lands in the variables the action plugins read for the API options.
+    api = {option: CONNECTION_VARS[option][1][0] for option in ("api_user", "api_password")}
+    assert api == {"api_user": "cms_api_user", "api_password": "cms_api_password"}
+    assert injected["cms_api_user"] == "{{ api_user }}"
+    assert injected["cms_api_password"] == "{{ api_password }}"
     # Nothing else but the CA key's path, which docs/awx.md documents for playbooks.
-    assert set(injected) - set(preferred.values()) == {"cms_ca_key_file"}
+    assert set(injected) - set(preferred.values()) - set(api.values()) == {"cms_ca_key_file"}
     assert "cms_ca_key_file" in AWX_DOC.read_text()
     assert set(credential_type()["injectors"]["file"]) == {"template.ssh_key_data", "template.ca_key"}
 
@@ -434,6 +432,9 @@ def test_credential_without_a_key_passes_no_key_file(tmp_path: Path) -> None:
         "ansible_password": "s3cret{{x}}",
         "ansible_ssh_private_key_file": "",
         "cms_ca_key_file": "",
+        # No REST API login given: empty, which the action plugins read as unset (the call guard is off).
+        "cms_api_user": "",
+        "cms_api_password": "",
     }
     assert "!unsafe 's3cret{{x}}'" in text
 
@@ -653,5 +654,6 @@ def test_the_project_runs_the_collection_through_its_ansible_collections_symlink
     )
     assert run.status == "failed"
     stdout = (pdd / "artifacts" / "42" / "stdout").read_text()
-    assert "couldn't resolve module/action 'cisco_cms.mmp.cms_pki_csr'" in stdout, stdout[-2000:]
+    # The playbook's first use of the collection is its csrs role: without the collection it cannot be found.
+    assert "the role 'cisco_cms.mmp.csrs' was not found" in stdout, stdout[-2000:]
     assert not [e for e in lab.events("cms1") if e["event"] == "auth"]

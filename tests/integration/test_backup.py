@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.cmssim.testing import SimLab
-from tests.integration.test_db_cluster import commands, mark, play
+from tests.integration.helpers.db_cluster import commands, mark, play
 
 
 def sha256(path: Path) -> str:
@@ -73,16 +73,51 @@ def test_second_run_changes_nothing_and_a_damaged_copy_is_fetched_again(
     assert "backup snapshot before-change" not in commands(lab, "cms1", before)
 
 
-def test_force_takes_a_new_snapshot_under_the_same_name(
+def test_force_takes_a_new_snapshot_under_the_same_name_once_the_old_copy_is_moved_away(
     lab: SimLab, playbook: Callable[..., Any], tmp_path: Path
 ) -> None:
     dest = tmp_path / "backups"
     assert playbook(lab, backup_task(dest), limit="cms2").rc == 0
     first = sha256(dest / "cms2" / "before-change.bak")
+    (dest / "cms2").rename(tmp_path / "kept")
     run = playbook(lab, backup_task(dest, extra="\n            force: true"), limit="cms2")
     result = run.task("cms2", "backup")
     assert result["snapshot_taken"] and result["sha256"] != first
     assert sha256(dest / "cms2" / "before-change.bak") == sha256(lab.files_dir("cms2") / "before-change.bak")
+    assert sha256(tmp_path / "kept" / "before-change.bak") == first
+
+
+def test_force_never_replaces_a_controller_copy_and_leaves_the_node_alone(
+    lab: SimLab, playbook: Callable[..., Any], tmp_path: Path
+) -> None:
+    dest = tmp_path / "backups"
+    assert playbook(lab, backup_task(dest), limit="cms2").rc == 0
+    copy = dest / "cms2" / "before-change.bak"
+    kept, on_node = copy.read_bytes(), (lab.files_dir("cms2") / "before-change.bak").read_bytes()
+    before = mark(lab, "cms2")["cms2"]
+    run = playbook(lab, backup_task(dest, extra="\n            force: true"), limit="cms2")
+    assert run.rc != 0
+    msg = run.task("cms2", "backup")["msg"]
+    assert str(copy) in msg and "never replaced" in msg and "another name" in msg and "move the old copy" in msg
+    assert copy.read_bytes() == kept
+    assert (lab.files_dir("cms2") / "before-change.bak").read_bytes() == on_node
+    assert commands(lab, "cms2", before) == ["backup list"]
+
+
+def test_a_copy_left_on_the_controller_is_not_replaced_by_a_new_snapshot(
+    lab: SimLab, playbook: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The node has no snapshot of that name, but dest holds an older copy of it (another node's, or an old one)."""
+    dest = tmp_path / "backups"
+    (dest / "cms3").mkdir(parents=True)
+    (dest / "cms3" / "before-change.json").write_text("{}")
+    before = mark(lab, "cms3")["cms3"]
+    run = playbook(lab, backup_task(dest), limit="cms3")
+    assert run.rc != 0
+    assert "before-change.json is already on the controller" in run.task("cms3", "backup")["msg"]
+    assert (dest / "cms3" / "before-change.json").read_text() == "{}"
+    assert not (lab.files_dir("cms3") / "before-change.bak").exists()
+    assert commands(lab, "cms3", before) == ["backup list"]
 
 
 def test_check_mode_takes_no_snapshot(lab: SimLab, playbook: Callable[..., Any], tmp_path: Path) -> None:

@@ -207,10 +207,11 @@ def parse_prometheus(text: str) -> dict[str, dict[str, Any]]:
             continue
         if line.startswith("#") or not line.strip():
             continue
-        name = _NAME.match(line)
-        if not name:
+        sample = _NAME.match(line)
+        if not sample:
             raise PromError("bad sample line %r" % line)
-        pos, labels = name.end(), ()
+        pos = sample.end()
+        labels: tuple[tuple[str, str], ...] = ()
         if line.startswith("{", pos):
             labels, pos = _labels(line, pos, line)
         if not line.startswith(" ", pos):
@@ -218,16 +219,16 @@ def parse_prometheus(text: str) -> dict[str, dict[str, Any]]:
         parts = line[pos + 1 :].split(" ")
         if len(parts) not in (1, 2):
             raise PromError("bad value/timestamp in %r" % line)
-        value = float(parts[0])  # ValueError on anything else than a Go float (NaN, +Inf included)
+        number = float(parts[0])  # ValueError on anything else than a Go float (NaN, +Inf included)
         if len(parts) == 2:
             int(parts[1])
-        fam = family(name.group())
+        fam = family(sample.group())
         if fam["type"] is None:
-            raise PromError("sample of %s before its TYPE" % name.group())
+            raise PromError("sample of %s before its TYPE" % sample.group())
         key = tuple(sorted(labels))
         if key in fam["samples"]:
             raise PromError("duplicate series %r" % line)
-        fam["samples"][key] = value
+        fam["samples"][key] = number
     return families
 
 
@@ -326,7 +327,9 @@ def bundle_year(lab: SimLab, node: str) -> int:
     return int(next(p.name for p in lab.files_dir(node).iterdir() if p.name.startswith("ca-bundle-"))[10:14])
 
 
-def test_report_of_a_mixed_fleet_with_a_node_down(playbook: Callable[..., Any], mixed_lab: SimLab, tmp_path: Path):
+def test_report_of_a_mixed_fleet_with_a_node_down(
+    playbook: Callable[..., Any], mixed_lab: SimLab, tmp_path: Path
+) -> None:
     lab = mixed_lab
     run = run_report(playbook, lab)
     paths = report_paths(lab)
@@ -484,7 +487,7 @@ def mtimes(paths: dict[str, Path]) -> dict[str, int]:
     return {kind: path.stat().st_mtime_ns for kind, path in paths.items()}
 
 
-def test_the_files_change_only_when_the_report_does(playbook: Callable[..., Any], lab: SimLab):
+def test_the_files_change_only_when_the_report_does(playbook: Callable[..., Any], lab: SimLab) -> None:
     paths = report_paths(lab)
     first = run_report(playbook, lab)
     assert first.task("cms1", REPORT_TASK)["changed"] is True
@@ -518,7 +521,7 @@ def test_the_files_change_only_when_the_report_does(playbook: Callable[..., Any]
 
 def test_check_mode_writes_nothing_and_variables_choose_nodes_thresholds_and_files(
     playbook: Callable[..., Any], lab: SimLab, tmp_path: Path
-):
+) -> None:
     out = tmp_path / "out"
     extra = {
         "cert_report_nodes": ["cms1", "cms2"],
@@ -551,8 +554,50 @@ def test_check_mode_writes_nothing_and_variables_choose_nodes_thresholds_and_fil
     assert oct((out / "report.json").stat().st_mode & 0o777) == oct(0o644)
 
 
-def test_a_bad_threshold_is_refused_before_any_node_is_read(playbook: Callable[..., Any], lab: SimLab):
+def test_a_bad_threshold_is_refused_before_any_node_is_read(playbook: Callable[..., Any], lab: SimLab) -> None:
     run = playbook(lab, PLAYBOOK, extra_vars={"cert_report_critical_days": 50, "cert_report_warning_days": 20})
     assert run.rc != 0
     assert "cert_report_warning_days must be at least cert_report_critical_days" in run.stdout
     assert not [e for e in lab.events("cms1") if e["event"] == "command"]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# A service left down
+# ------------------------------------------------------------------------------------------------------------
+def test_a_disabled_service_is_reported_as_a_problem_everywhere(
+    playbook: Callable[..., Any], lab: SimLab, tmp_path: Path
+) -> None:
+    # What an interrupted rollout leaves behind: webadmin disabled on cms2, its files intact.
+    lab.run("cms2", "webadmin disable")
+    assert lab.node_state("cms2")["services"]["webadmin"]["enabled"] is False
+    run_report(playbook, lab)
+    paths = report_paths(lab)
+    report = json.loads(paths["json"].read_text())
+    nodes = nodes_of(report)
+
+    webadmin = next(s for s in nodes["cms2"]["services"] if s["name"] == "webadmin")
+    assert webadmin["enabled"] is False and webadmin["running"] is False and webadmin["healthy"] is False
+    assert webadmin["slots"][0]["key_matches"] is True and webadmin["slots"][0]["chain_verified"] is True
+    problem = "webadmin: disabled, so it serves nothing; enable it (`webadmin enable` on the node)"
+    assert problem in nodes["cms2"]["problems"] and webadmin["state_problem"] == problem
+    assert report["summary"]["services_down"] == [
+        {"node": "cms2", "service": "webadmin", "enabled": False, "running": False, "problem": problem}
+    ]
+    assert report["summary"]["problems"] >= 1
+    for name in ("cms1", "cms3"):
+        assert all(s["healthy"] for s in nodes[name]["services"] if s["name"] != "database_cluster"), name
+
+    families = parse_prometheus(paths["prom"].read_text())
+    enabled = series(families, "cms_service_enabled")
+    assert enabled[labels(node="cms2", service="webadmin")] == 0.0
+    assert enabled[labels(node="cms1", service="webadmin")] == 1.0
+    assert enabled[labels(node="cms2", service="webbridge3")] == 1.0
+    assert not any(dict(k)["service"] in ("callbridge", "database_cluster") for k in enabled)
+    running = series(families, "cms_service_running")
+    assert running == {labels(node=n, service="webadmin"): float(n != "cms2") for n in ("cms1", "cms2", "cms3")}
+
+    text = render(paths["html"], tmp_path, tmp_path / "cert_report.png")
+    assert "1 service disabled or stopped" in text
+    # First in what needs attention after unread nodes: the service is down now, the expiries are to come.
+    assert "Needs attention cms2 %s" % problem in text
+    assert "webadmin (disabled)" in text

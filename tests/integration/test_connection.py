@@ -11,6 +11,7 @@ import hashlib
 import json
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import BIN, REPO_ROOT, ansible_env
+from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, Run, ansible_env
 
 INFO_PLAY = """
 - hosts: {hosts}
@@ -84,7 +85,9 @@ def no_traceback(text: str) -> None:
 # ------------------------------------------------------------------------------------------------------------
 # Inventory: a plain inventory works; ad-hoc works
 # ------------------------------------------------------------------------------------------------------------
-def test_adhoc_pki_info_takes_every_connection_detail_from_inventory(lab, adhoc) -> None:  # type: ignore[no-untyped-def]
+def test_adhoc_pki_info_takes_every_connection_detail_from_inventory(
+    lab: SimLab, adhoc: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     proc = adhoc(lab, "cms1", "cisco_cms.mmp.cms_pki_info")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "cms1 | SUCCESS" in proc.stdout
@@ -96,21 +99,21 @@ def test_adhoc_pki_info_takes_every_connection_detail_from_inventory(lab, adhoc)
     assert not any(c.startswith(("pki csr", "pki sign", "pki selfsigned")) for c in commands(lab, "cms1"))
 
 
-def test_password_only_inventory_works(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_password_only_inventory_works(lab: SimLab, playbook: Callable[..., Run], tmp_path: Path) -> None:
     inventory = write_inventory(lab, tmp_path / "hosts.yml", drop=("ansible_ssh_private_key_file",))
     run = playbook(lab, info_play(), inventories=(inventory,))
     assert run.rc == 0, run.stdout[-3000:] + run.stderr
     assert [a["method"] for a in auths(lab, "cms1")] == ["password"]
 
 
-def test_key_only_inventory_works(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_key_only_inventory_works(lab: SimLab, playbook: Callable[..., Run], tmp_path: Path) -> None:
     inventory = write_inventory(lab, tmp_path / "hosts.yml", drop=("ansible_password",))
     run = playbook(lab, info_play(), inventories=(inventory,))
     assert run.rc == 0, run.stdout[-3000:] + run.stderr
     assert [a["method"] for a in auths(lab, "cms1")] == ["publickey"]
 
 
-def test_missing_credentials_say_what_to_add(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_credentials_say_what_to_add(lab: SimLab, playbook: Callable[..., Run], tmp_path: Path) -> None:
     inventory = write_inventory(lab, tmp_path / "hosts.yml", drop=("ansible_password", "ansible_ssh_private_key_file"))
     run = playbook(lab, info_play(), inventories=(inventory,))
     assert run.rc != 0
@@ -123,7 +126,7 @@ def test_missing_credentials_say_what_to_add(lab, playbook, tmp_path) -> None:  
 # ------------------------------------------------------------------------------------------------------------
 # Host keys: verified by default, trust on first use only when asked
 # ------------------------------------------------------------------------------------------------------------
-def test_host_key_mismatch_is_refused(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_host_key_mismatch_is_refused(lab: SimLab, playbook: Callable[..., Run], tmp_path: Path) -> None:
     # known_hosts holds another node's key for cms1's [127.0.0.1]:port: what a man in the middle looks like.
     other = known_hosts_line(lab, "cms2").split()
     forged = tmp_path / "known_hosts"
@@ -142,7 +145,9 @@ def test_host_key_mismatch_is_refused(lab, playbook, tmp_path) -> None:  # type:
     assert forged.read_text() == "[127.0.0.1]:%d %s %s\n" % (lab.port("cms1"), other[1], other[2])
 
 
-def test_host_key_mismatch_is_refused_even_with_accept_new(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_host_key_mismatch_is_refused_even_with_accept_new(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
     other = known_hosts_line(lab, "cms2").split()
     forged = tmp_path / "known_hosts"
     forged.write_text("[127.0.0.1]:%d %s %s\n" % (lab.port("cms1"), other[1], other[2]))
@@ -153,7 +158,7 @@ def test_host_key_mismatch_is_refused_even_with_accept_new(lab, playbook, tmp_pa
     assert len(forged.read_text().splitlines()) == 1
 
 
-def test_unknown_host_key_is_refused_by_default(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_host_key_is_refused_by_default(lab: SimLab, playbook: Callable[..., Run], tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     run = playbook(lab, info_play(), extra_vars={"cms_known_hosts": str(empty)})
@@ -167,7 +172,9 @@ def test_unknown_host_key_is_refused_by_default(lab, playbook, tmp_path) -> None
     assert empty.read_text() == ""
 
 
-def test_plain_inventory_without_known_hosts_says_which_variable_to_add(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_plain_inventory_without_known_hosts_says_which_variable_to_add(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
     # A plain inventory (ansible_host/user/password only) and an empty HOME: the default ~/.ssh/known_hosts is missing.
     home = tmp_path / "home"
     home.mkdir()
@@ -181,7 +188,9 @@ def test_plain_inventory_without_known_hosts_says_which_variable_to_add(lab, pla
     assert not (home / ".ssh").exists()
 
 
-def test_accept_new_trusts_an_unknown_key_and_records_it(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_accept_new_trusts_an_unknown_key_and_records_it(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
     path = tmp_path / "new" / "known_hosts"  # not there yet: created with the first key
     run = playbook(
         lab, info_play("cms"), extra_vars={"cms_known_hosts": str(path), "cms_host_key_checking": "accept_new"}
@@ -200,7 +209,24 @@ def test_accept_new_trusts_an_unknown_key_and_records_it(lab, playbook, tmp_path
     assert sorted(path.read_text().splitlines()) == recorded
 
 
-def test_pinned_host_key_fingerprint(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cms_service_certs_with_accept_new_says_which_unknown_key_it_trusted(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    path = tmp_path / "known_hosts"
+    files = "key: cms1-2025.key\n        cert: cms1-2025.cer\n        bundle: ca-bundle-2025.cer"
+    play = (
+        "- hosts: cms1\n  gather_facts: false\n  tasks:\n    - name: certs\n      cisco_cms.mmp.cms_service_certs:\n"
+        "        service: webadmin\n        state: validated\n        tls_check: false\n        %s\n" % files
+    )
+    run = playbook(lab, play, extra_vars={"cms_known_hosts": str(path), "cms_host_key_checking": "accept_new"})
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr
+    warnings = " ".join(run.task("cms1", "certs").get("warnings", []))
+    assert "trusted the unknown host key" in warnings
+    assert sha256_fingerprint(known_hosts_line(lab, "cms1")) in warnings and str(path) in warnings
+    assert path.read_text().splitlines() == [known_hosts_line(lab, "cms1")]
+
+
+def test_pinned_host_key_fingerprint(lab: SimLab, playbook: Callable[..., Run], tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"  # a pin needs no known_hosts entry
     empty.write_text("")
     right = sha256_fingerprint(known_hosts_line(lab, "cms1"))
@@ -216,7 +242,7 @@ def test_pinned_host_key_fingerprint(lab, playbook, tmp_path) -> None:  # type: 
     assert empty.read_text() == ""
 
 
-def test_pinned_host_key_as_a_public_key_line(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_pinned_host_key_as_a_public_key_line(lab: SimLab, playbook: Callable[..., Run]) -> None:
     _host, key_type, blob = known_hosts_line(lab, "cms1").split()
     good = playbook(lab, info_play(), extra_vars={"cms_host_key": "%s %s" % (key_type, blob)})
     assert good.rc == 0, good.stdout[-3000:]
@@ -228,7 +254,9 @@ def test_pinned_host_key_as_a_public_key_line(lab, playbook) -> None:  # type: i
 # ------------------------------------------------------------------------------------------------------------
 # Credentials and secrets
 # ------------------------------------------------------------------------------------------------------------
-def test_wrong_password_is_reported_clearly_and_never_shown(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_password_is_reported_clearly_and_never_shown(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
     wrong = "Wr0ng-Secret-4711"
     inventory = write_inventory(
         lab, tmp_path / "hosts.yml", hostvars={"ansible_password": wrong}, drop=("ansible_ssh_private_key_file",)
@@ -244,7 +272,9 @@ def test_wrong_password_is_reported_clearly_and_never_shown(lab, playbook, tmp_p
     assert [a["result"] for a in auths(lab, "cms1")] == ["failure"]
 
 
-def test_password_never_appears_in_verbose_output_of_a_good_run(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_password_never_appears_in_verbose_output_of_a_good_run(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
     inventory = write_inventory(lab, tmp_path / "hosts.yml", drop=("ansible_ssh_private_key_file",))
     play = """
     - hosts: cms1
@@ -264,7 +294,7 @@ def test_password_never_appears_in_verbose_output_of_a_good_run(lab, playbook, t
 # ------------------------------------------------------------------------------------------------------------
 # Failures of the node or the network
 # ------------------------------------------------------------------------------------------------------------
-def test_unreachable_node_is_reported_clearly(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_node_is_reported_clearly(lab: SimLab, playbook: Callable[..., Run]) -> None:
     lab.ctl(faults={"cms2": {"down": True}})
     run = playbook(lab, info_play("cms"))
     assert run.rc != 0
@@ -276,7 +306,9 @@ def test_unreachable_node_is_reported_clearly(lab, playbook) -> None:  # type: i
     no_traceback(run.stdout + run.stderr)
 
 
-def test_unreachable_address_times_out_with_a_clear_message(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_address_times_out_with_a_clear_message(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
     # A port nobody listens on, the nearest thing to a node that is off.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -288,7 +320,7 @@ def test_unreachable_address_times_out_with_a_clear_message(lab, playbook, tmp_p
     no_traceback(run.stdout + run.stderr)
 
 
-def test_connection_dropped_after_a_command_is_reported_clearly(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_connection_dropped_after_a_command_is_reported_clearly(lab: SimLab, playbook: Callable[..., Run]) -> None:
     lab.ctl(faults={"cms1": {"drop_after_command": "pki csr"}})
     play = """
     - hosts: cms1
@@ -312,7 +344,7 @@ def test_connection_dropped_after_a_command_is_reported_clearly(lab, playbook) -
     assert again.task("cms1", "csr")["changed"] is False
 
 
-def test_connection_dropped_before_a_command_is_reported_clearly(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_connection_dropped_before_a_command_is_reported_clearly(lab: SimLab, playbook: Callable[..., Run]) -> None:
     lab.ctl(faults={"cms1": {"drop_before_command": "pki csr"}})
     play = """
     - hosts: cms1
@@ -333,7 +365,7 @@ def test_connection_dropped_before_a_command_is_reported_clearly(lab, playbook) 
     assert again.rc == 0 and again.task("cms1", "csr")["changed"] is True
 
 
-def test_command_timeout_shows_the_last_output(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_command_timeout_shows_the_last_output(lab: SimLab, playbook: Callable[..., Run]) -> None:
     lab.ctl(timings={"command": 3.0})
     play = """
     - hosts: cms1
@@ -357,7 +389,9 @@ def test_command_timeout_shows_the_last_output(lab, playbook) -> None:  # type: 
 # ------------------------------------------------------------------------------------------------------------
 # Precedence: task options > module_defaults for group/cisco_cms.mmp.cms > inventory > defaults
 # ------------------------------------------------------------------------------------------------------------
-def test_module_defaults_for_the_group_override_inventory(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_module_defaults_for_the_group_override_inventory(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
     inventory = write_inventory(lab, tmp_path / "hosts.yml", hostvars={"ansible_port": 1})
     play = """
     - hosts: cms1
@@ -386,7 +420,9 @@ def test_module_defaults_for_the_group_override_inventory(lab, playbook, tmp_pat
     assert broken.rc != 0 and "cannot connect to cms1" in broken.task("cms1", "info")["msg"]
 
 
-def test_task_options_override_module_defaults_and_inventory(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_task_options_override_module_defaults_and_inventory(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
     inventory = write_inventory(lab, tmp_path / "hosts.yml", hostvars={"ansible_port": 1, "ansible_user": "nobody"})
     play = """
     - hosts: cms1
@@ -407,7 +443,7 @@ def test_task_options_override_module_defaults_and_inventory(lab, playbook, tmp_
     assert args["port"] == lab.port("cms1") and args["username"] == "admin"
 
 
-def test_connection_variables_are_templated(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_connection_variables_are_templated(lab: SimLab, playbook: Callable[..., Run], tmp_path: Path) -> None:
     inventory = write_inventory(
         lab,
         tmp_path / "hosts.yml",
@@ -419,7 +455,7 @@ def test_connection_variables_are_templated(lab, playbook, tmp_path) -> None:  #
     assert [a["result"] for a in auths(lab, "cms1")] == ["success"]
 
 
-def test_bad_option_fails_before_connecting(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_bad_option_fails_before_connecting(lab: SimLab, playbook: Callable[..., Run]) -> None:
     play = """
     - hosts: cms1
       gather_facts: false

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.cmssim.testing import SimLab
-from tests.integration.test_db_cluster import FAST, STATUS, changing_events, commands, make_db_pki, mark
+from tests.integration.helpers.db_cluster import FAST, STATUS, changing_events, commands, make_db_pki, mark
 
 PLAYBOOK = "playbooks/db_cluster_certs.yml"
 DOMAIN = "lab.cms.example"
@@ -56,7 +56,9 @@ def rebuild(playbook: Callable[..., Any], lab: SimLab, **kwargs: Any) -> Any:
     return run
 
 
-def assert_healthy_on(lab: SimLab, target: dict[str, str], database: tuple[str, ...], clients: tuple[str, ...] = ()):
+def assert_healthy_on(
+    lab: SimLab, target: dict[str, str], database: tuple[str, ...], clients: tuple[str, ...] = ()
+) -> None:
     """Every node Enabled on the target files; the primary lists the replicas in sync; clients see the primary."""
     replicas = [f"192.0.2.1{n[-1]}" for n in database[1:]]
     primary = status_of(lab, database[0])
@@ -92,7 +94,8 @@ def test_full_rebuild_of_three_nodes_then_a_second_run_changes_nothing(
     assert target["server_key"] == f"dbserver-{serial}.key" and target["ca_cert"] == f"dbca-{serial}.crt"
     assert_healthy_on(lab, target, NODES3)
 
-    # PROCEDURES.md section 5 order: the replicas leave before the primary, initialize before any join.
+    # The order of docs/dev/mmp_reference.md#db-cluster-rebuild: the replicas leave before the primary, initialize
+    # before any join.
     started = {n: {e["kind"]: e["started"] for e in transitions(lab, n, since[n])} for n in NODES3}
     assert max(started["cms2"]["remove"], started["cms3"]["remove"]) < started["cms1"]["remove"]
     assert started["cms1"]["initialize"] < min(started["cms2"]["join"], started["cms3"]["join"])

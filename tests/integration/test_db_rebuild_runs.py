@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import BIN, REPO_ROOT, Run, ansible_env
-from tests.integration.test_db_cluster import FAST, STATUS, changing_events, commands, mark
+from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, Run, ansible_env
+from tests.integration.helpers.db_cluster import FAST, STATUS, changing_events, commands, mark
 from tests.integration.test_db_rebuild import NODES3, PLAYBOOK, assert_healthy_on, plan_of, rebuild, step, transitions
 
 PREFIX = "cisco_cms.mmp.db_cluster_rebuild : "

@@ -20,6 +20,7 @@ import subprocess
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -27,9 +28,9 @@ from cryptography import x509 as cx509
 
 from tests.cmssim import tls, x509
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import BIN, REPO_ROOT, Run, _parse_json_callback, ansible_env
-from tests.integration.test_db_cluster import FAST, STATUS, cluster_ca, commands, make_db_pki, mark
-from tests.integration.test_service_certs import TestCA
+from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, Run, ansible_env, parse_json_callback
+from tests.integration.helpers.db_cluster import FAST, STATUS, cluster_ca, commands, make_db_pki, mark
+from tests.integration.helpers.service_certs import TestCA
 
 DOCS = REPO_ROOT / "docs"
 SERVICE_DOC = DOCS / "service_certs.md"
@@ -55,7 +56,7 @@ CERT_LABELS = {
 TIMINGS = {**FAST, "service_transition": 0.05}
 SERVICE_LAYOUT_SERVICES = ("webadmin", "callbridge")
 # The example site of the guides' module examples: cms1.example.com ..., the database primary at 10.0.0.11.
-EXAMPLE_SITE = {
+EXAMPLE_SITE: dict[str, Any] = {
     "domain": "example.com",
     "nodes": [{"name": f"cms{i}", "address": f"10.0.0.1{i}"} for i in (1, 2, 3)],
     "timings": TIMINGS,
@@ -121,7 +122,7 @@ def ansible_playbook(site: Path, lab: SimLab, argv: list[str]) -> Run:
         timeout=600,
         check=False,
     )
-    results, stats = _parse_json_callback(proc.stdout) if "{" in proc.stdout else ({}, {})
+    results, stats = parse_json_callback(proc.stdout) if "{" in proc.stdout else ({}, {})
     return Run(proc.returncode, proc.stdout, proc.stderr, results, stats)
 
 

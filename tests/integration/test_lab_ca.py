@@ -113,3 +113,28 @@ def test_a_ca_that_cannot_sign_is_refused_with_the_reason_and_nothing_is_written
         result = run.task("localhost", name)
         assert result.get("failed") and message in result["msg"], (name, result.get("msg"))
         assert not (tmp_path / f"{name}-signed.cer").exists() and not (tmp_path / name).exists(), name
+
+
+def test_check_mode_creates_no_ca_directory_and_no_lock_then_a_real_run_signs(
+    lab: SimLab, playbook: Callable[..., Any], tmp_path: Path
+) -> None:
+    csr = write_csr(tmp_path / "cms1-2027.csr", "cms1.lab.cms.example")
+    ca_dir, dest = tmp_path / "lab-ca", tmp_path / "out" / "cms1-2027.cer"
+    args = {"path": ca_dir, "csr": csr, "dest": dest}
+    planned = playbook(lab, sign_play({"sign": args}), check=True).task("localhost", "sign")
+    assert not planned.get("failed"), planned.get("msg")
+    assert planned["changed"] and planned["ca_created"] and planned["signed"]
+    assert not ca_dir.exists() and not dest.parent.exists()
+    run = playbook(lab, sign_play({"sign": args, "again": args}))
+    first, again = run.task("localhost", "sign"), run.task("localhost", "again")
+    assert first["ca_created"] and first["signed"] and not again["changed"]
+    assert stat.S_IMODE(ca_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((ca_dir / "issuing-ca.key").stat().st_mode) == 0o600
+    assert sorted(p.name for p in ca_dir.iterdir()) == [
+        ".lock",
+        "ca-bundle.cer",
+        "issuing-ca.cer",
+        "issuing-ca.key",
+        "root-ca.cer",
+        "root-ca.key",
+    ]

@@ -26,8 +26,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import BIN, REPO_ROOT, _parse_json_callback
-from tests.integration.test_awx_runner import doc_block
+from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, parse_json_callback
+from tests.integration.helpers.awx_doc import doc_block
 
 GALAXY = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())
 FQCN = f"{GALAXY['namespace']}.{GALAXY['name']}"
@@ -128,6 +128,8 @@ def test_tarball_carries_the_plugins_and_what_ansible_builder_and_awx_read(tarba
         "docs/awx.md",
         *(f"plugins/modules/{m}.py" for m in MODULES),
         *(f"plugins/action/{p.name}" for p in (REPO_ROOT / "plugins" / "action").glob("*.py")),
+        # The certificate report's page is a Jinja2 template the HTML renderer loads from beside itself.
+        "plugins/plugin_utils/cert_report.html.j2",
         *(f"playbooks/{p.name}" for p in (REPO_ROOT / "playbooks").glob("*.yml")),
     }
     assert sorted(wanted - names) == []
@@ -164,13 +166,38 @@ def test_installed_collection_runs_a_playbook_from_outside_the_checkout(
         env | {"ANSIBLE_STDOUT_CALLBACK": "results_json", "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS)},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
-    results, stats = _parse_json_callback(proc.stdout)
+    results, stats = parse_json_callback(proc.stdout)
     assert sorted(stats) == ["cms1", "cms2", "cms3"]
     for node in ("cms1", "cms2", "cms3"):
         (result,) = results[node]
         assert f"{node}-2025.cer" in result["certificates"]
         # module_defaults for the action group reached the module: meta/runtime.yml works installed.
         assert result["invocation"]["module_args"]["command_timeout"] == 61
+
+
+def test_installed_collection_writes_the_certificate_report_page_from_outside_the_checkout(
+    lab: SimLab, user: tuple[Path, dict[str, str]]
+) -> None:
+    where, env = user
+    out = where / "report"
+    proc = run(
+        [
+            str(BIN / "ansible-playbook"),
+            "-i",
+            str(lab.dir / "inventory.yml"),
+            f"{FQCN}.cert_report",
+            "-e",
+            f"cert_report_dir={out}",
+        ],
+        where,
+        env,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    page = (out / "cert_report.html").read_text()
+    # The template came from the installed copy: the whole page, each node of the lab in it.
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</body></html>\n")
+    assert all(f'id="node-{node}"' in page for node in ("cms1", "cms2", "cms3"))
+    assert sorted(p.name for p in out.iterdir()) == ["cert_report.html", "cert_report.json", "cms_certificates.prom"]
 
 
 def test_ansible_doc_lists_every_module_with_its_one_line_description(user: tuple[Path, dict[str, str]]) -> None:
@@ -211,6 +238,21 @@ def test_requires_ansible_admits_the_ansible_core_that_is_tested() -> None:
     ]
     oldest = next(Version(s.version) for s in Requirement(line).specifier if s.operator == ">=")
     assert oldest in supported
+
+
+def test_ansible_test_runs_with_the_oldest_ansible_core_the_collection_claims() -> None:
+    # scripts/ansible-test.sh runs sanity and units with the ansible-core of this file as well: its range must
+    # start where requires_ansible starts, or the claim is not the one tested.
+    (line,) = [
+        line
+        for line in (REPO_ROOT / "requirements-ansible-core-2.16.txt").read_text().splitlines()
+        if line.startswith("ansible-core")
+    ]
+    tested = Requirement(line).specifier
+    claimed = SpecifierSet(RUNTIME["requires_ansible"])
+    lowest = next(Version(s.version) for s in claimed if s.operator == ">=")
+    assert next(Version(s.version) for s in tested if s.operator == ">=") == lowest
+    assert lowest in tested and lowest in claimed
 
 
 def test_action_group_cms_lists_every_module_that_opens_an_mmp_session() -> None:

@@ -1,10 +1,11 @@
 """cms_pki_csr against the simulator: idempotence, check and diff mode, keys in use, removal, bad input, fetching,
-and the TechNote's section 1 (a CSR for every service, standalone and clustered) from the user guide."""
+and the TechNote's CSRs per service (TechNote 214618 step 2, standalone and clustered) from the user guide."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.cmssim.testing import SimLab
+from tests.integration.helpers.ansible_cli import Run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NODES = ("cms1", "cms2", "cms3")
@@ -71,7 +73,7 @@ def csr_task(**options: Any) -> str:
 # ------------------------------------------------------------------------------------------------------------
 # Idempotence, fetching
 # ------------------------------------------------------------------------------------------------------------
-def test_csr_is_created_fetched_and_then_left_alone(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_csr_is_created_fetched_and_then_left_alone(lab: SimLab, playbook: Callable[..., Run], tmp_path: Path) -> None:
     dest = tmp_path / "csr"
     play = csr_task(
         name="webadmin-2027",
@@ -121,7 +123,7 @@ def test_csr_is_created_fetched_and_then_left_alone(lab, playbook, tmp_path) -> 
     assert store(lab, "cms1") == before
 
 
-def test_force_regenerates_a_matching_csr_with_a_new_key(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_force_regenerates_a_matching_csr_with_a_new_key(lab: SimLab, playbook: Callable[..., Run]) -> None:
     play = csr_task(name="callbridge-2027", cn='"{{ cms_fqdn }}"')
     assert playbook(lab, play).rc == 0
     old = public_key_sha256(load_node_csr(lab, "cms1", "callbridge-2027.csr"))
@@ -131,7 +133,7 @@ def test_force_regenerates_a_matching_csr_with_a_new_key(lab, playbook) -> None:
     assert len(csr_commands(lab, "cms1")) == 2
 
 
-def test_a_changed_subject_regenerates_an_unused_csr(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_a_changed_subject_regenerates_an_unused_csr(lab: SimLab, playbook: Callable[..., Run]) -> None:
     assert playbook(lab, csr_task(name="turn-2027", cn='"{{ cms_fqdn }}"', ou="Old")).rc == 0
     run = playbook(lab, csr_task(name="turn-2027", cn='"{{ cms_fqdn }}"', ou="New"))
     assert run.rc == 0 and run.task("cms1", "csr")["changed"] is True
@@ -141,7 +143,7 @@ def test_a_changed_subject_regenerates_an_unused_csr(lab, playbook) -> None:  # 
 # ------------------------------------------------------------------------------------------------------------
 # Check mode and diff mode
 # ------------------------------------------------------------------------------------------------------------
-def test_check_mode_changes_nothing_on_the_node(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_check_mode_changes_nothing_on_the_node(lab: SimLab, playbook: Callable[..., Run], tmp_path: Path) -> None:
     before = store(lab, "cms1")
     seen = len(lab.events("cms1"))
     dest = tmp_path / "fetched"
@@ -158,7 +160,7 @@ def test_check_mode_changes_nothing_on_the_node(lab, playbook, tmp_path) -> None
     assert not dest.exists()
 
 
-def test_diff_shows_the_command_plan_and_old_and_new_subject(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_diff_shows_the_command_plan_and_old_and_new_subject(lab: SimLab, playbook: Callable[..., Run]) -> None:
     assert playbook(lab, csr_task(name="webadmin-2027", cn='"{{ cms_fqdn }}"', o='"Old Org"')).rc == 0
     old_key = public_key_sha256(load_node_csr(lab, "cms1", "webadmin-2027.csr"))
     change = csr_task(name="webadmin-2027", cn='"{{ cms_fqdn }}"', o='"New Org"')
@@ -197,7 +199,7 @@ def test_diff_shows_the_command_plan_and_old_and_new_subject(lab, playbook) -> N
 # ------------------------------------------------------------------------------------------------------------
 # Keys in use
 # ------------------------------------------------------------------------------------------------------------
-def test_csr_refuses_basename_whose_key_webadmin_uses(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_csr_refuses_basename_whose_key_webadmin_uses(lab: SimLab, playbook: Callable[..., Run]) -> None:
     before = store(lab, "cms1")
     run = playbook(lab, csr_task(name="cms1-2025", cn='"{{ cms_fqdn }}"'))
     assert run.rc != 0
@@ -211,7 +213,7 @@ def test_csr_refuses_basename_whose_key_webadmin_uses(lab, playbook) -> None:  #
     assert not csr_commands(lab, "cms1")
 
 
-def test_force_replaces_a_key_in_use_and_warns_what_breaks(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_force_replaces_a_key_in_use_and_warns_what_breaks(lab: SimLab, playbook: Callable[..., Run]) -> None:
     old_key = (lab.files_dir("cms1") / "cms1-2025.key").read_bytes()
     run = playbook(lab, csr_task(name="cms1-2025", cn='"{{ cms_fqdn }}"', force="true"), diff=True)
     assert run.rc == 0, run.stdout[-3000:]
@@ -224,7 +226,7 @@ def test_force_replaces_a_key_in_use_and_warns_what_breaks(lab, playbook) -> Non
     assert csr_commands(lab, "cms1") == ["pki csr cms1-2025 CN:cms1.lab.cms.example"]
 
 
-def test_key_of_the_database_cluster_is_protected_too(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_key_of_the_database_cluster_is_protected_too(lab: SimLab, playbook: Callable[..., Run]) -> None:
     run = playbook(lab, csr_task(name="dbclusterserver", cn='"{{ cms_fqdn }}"'))
     assert run.rc != 0
     assert "database cluster server_key" in run.task("cms1", "csr")["msg"]
@@ -234,7 +236,7 @@ def test_key_of_the_database_cluster_is_protected_too(lab, playbook) -> None:  #
 # ------------------------------------------------------------------------------------------------------------
 # state: absent
 # ------------------------------------------------------------------------------------------------------------
-def test_absent_removes_key_and_csr(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_absent_removes_key_and_csr(lab: SimLab, playbook: Callable[..., Run]) -> None:
     assert playbook(lab, csr_task(name="old-csr", cn='"{{ cms_fqdn }}"')).rc == 0
     assert {"old-csr.key", "old-csr.csr"} <= set(store(lab, "cms1"))
     absent = csr_task(name="old-csr", state="absent")
@@ -252,7 +254,7 @@ def test_absent_removes_key_and_csr(lab, playbook) -> None:  # type: ignore[no-u
     assert again.rc == 0 and again.task("cms1", "csr")["changed"] is False
 
 
-def test_absent_refuses_a_key_in_use(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_absent_refuses_a_key_in_use(lab: SimLab, playbook: Callable[..., Run]) -> None:
     before = store(lab, "cms1")
     run = playbook(lab, csr_task(name="cms1-2025", state="absent"))
     assert run.rc != 0
@@ -306,7 +308,7 @@ BAD_INPUTS = [
 ]
 
 
-def test_injection_attempts_are_rejected_before_anything_is_sent(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_injection_attempts_are_rejected_before_anything_is_sent(lab: SimLab, playbook: Callable[..., Run]) -> None:
     tasks = []
     for title, options, _expected in BAD_INPUTS:
         lines = "\n".join("            %s: %s" % (k, v) for k, v in options.items())
@@ -346,7 +348,7 @@ def test_injection_attempts_are_rejected_before_anything_is_sent(lab, playbook) 
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Done when: the TechNote's section 1 for every node of the lab, from the user guide's example
+# Done when: the TechNote's CSRs per service (214618 step 2) for every node of the lab, from the user guide's example
 # ------------------------------------------------------------------------------------------------------------
 def guide_playbook(marker: str) -> str:
     """The YAML block that follows ``marker`` in docs/pki.md: the tests run what the guide tells users to copy."""
@@ -356,7 +358,9 @@ def guide_playbook(marker: str) -> str:
     return found.group(1)
 
 
-def test_guide_generates_every_service_csr_standalone_and_clustered(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_guide_generates_every_service_csr_standalone_and_clustered(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
     project = tmp_path / "project"
     project.mkdir()
     path = project / "generate_csrs.yml"
@@ -394,7 +398,9 @@ def test_guide_generates_every_service_csr_standalone_and_clustered(lab, playboo
     assert all(len(csr_commands(lab, node)) == len(expected) for node in NODES)
 
 
-def test_in_use_check_covers_webbridge_and_xmpp_of_cms_2(make_lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_in_use_check_covers_webbridge_and_xmpp_of_cms_2(
+    make_lab: Callable[..., SimLab], playbook: Callable[..., Run]
+) -> None:
     lab = make_lab(nodes=1, cms_version="2")
     run = playbook(lab, csr_task(name="cms1-2025", cn='"{{ cms_fqdn }}"'))
     assert run.rc != 0
@@ -404,7 +410,7 @@ def test_in_use_check_covers_webbridge_and_xmpp_of_cms_2(make_lab, playbook) -> 
     assert not csr_commands(lab, "cms1")
 
 
-def test_a_damaged_csr_is_generated_again(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_a_damaged_csr_is_generated_again(lab: SimLab, playbook: Callable[..., Run]) -> None:
     with lab.sftp("cms1") as sftp:
         for name, data in (("half.key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n"), ("half.csr", b"garbage\n")):
             with sftp.open("/" + name, "wb") as fh:

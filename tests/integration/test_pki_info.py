@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import math
+import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -15,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from tests.cmssim.testing import SimLab
+from tests.integration.helpers.ansible_cli import Run
 
 UTC = datetime.UTC
 MUTATING = ("pki csr", "pki sign", "pki selfsigned", "enable", "disable", "restart", "certs", "remove", "initialize")
@@ -81,7 +84,7 @@ def commands(lab: SimLab, node: str) -> list[str]:
 # ------------------------------------------------------------------------------------------------------------
 # Figures
 # ------------------------------------------------------------------------------------------------------------
-def test_figures_are_exactly_what_the_files_say(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_figures_are_exactly_what_the_files_say(lab: SimLab, playbook: Callable[..., Run]) -> None:
     run = playbook(lab, info_play())
     assert run.rc == 0, run.stdout[-3000:] + run.stderr
     result = run.task("cms1", "info")
@@ -95,7 +98,9 @@ def test_figures_are_exactly_what_the_files_say(lab, playbook) -> None:  # type:
         assert got["not_before"] == iso(cert.not_valid_before_utc), name
         assert got["fingerprint_sha256"] == colon_hex(cert.fingerprint(hashes.SHA256())), name
         assert got["public_key_sha256"] == spki_sha256(cert.public_key()), name
-        assert got["key_size"] == cert.public_key().key_size, name
+        public_key = cert.public_key()
+        assert isinstance(public_key, rsa.RSAPublicKey), name  # the simulator makes RSA keys only
+        assert got["key_size"] == public_key.key_size, name
         assert got["subject"] == cert.subject.rfc4514_string(), name  # single-RDN names read the same either way
         assert got["chain_length"] == len(chain), name
         assert int(got["serial"].replace(":", ""), 16) == cert.serial_number, name
@@ -113,6 +118,7 @@ def test_figures_are_exactly_what_the_files_say(lab, playbook) -> None:  # type:
 
     # Keys: their public half only.
     key = serialization.load_pem_private_key((lab.files_dir("cms1") / "cms1-2025.key").read_bytes(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
     assert result["keys"]["cms1-2025.key"]["public_key_sha256"] == spki_sha256(key.public_key())
     assert result["keys"]["cms1-2025.key"]["key_size"] == key.key_size
     assert result["keys"]["cms1-2025.key"]["encrypted"] is False
@@ -130,7 +136,7 @@ def test_figures_are_exactly_what_the_files_say(lab, playbook) -> None:  # type:
     }
 
 
-def test_only_the_named_files_are_described(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_named_files_are_described(lab: SimLab, playbook: Callable[..., Run]) -> None:
     run = playbook(lab, info_play(files=["cms1-2025.cer"], usage=False))
     assert run.rc == 0, run.stdout[-3000:]
     result = run.task("cms1", "info")
@@ -139,14 +145,14 @@ def test_only_the_named_files_are_described(lab, playbook) -> None:  # type: ign
     assert gets == ["cms1-2025.cer"]
 
 
-def test_a_file_that_is_not_there_is_named(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_that_is_not_there_is_named(lab: SimLab, playbook: Callable[..., Run]) -> None:
     run = playbook(lab, info_play(match=[{"key": "webadmin-2027.key", "cert": "cms1-2025.cer"}]))
     assert run.rc != 0
     msg = run.task("cms1", "info")["msg"]
     assert "no file webadmin-2027.key on the node" in msg and "cms1-2025.cer" in msg
 
 
-def test_csrs_are_described(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_csrs_are_described(lab: SimLab, playbook: Callable[..., Run]) -> None:
     lab.run("cms1", "pki csr next CN:cms1.lab.cms.example subjectAltName:cms1.lab.cms.example,192.0.2.11")
     run = playbook(lab, info_play(files=["next.csr"], usage=False))
     assert run.rc == 0, run.stdout[-3000:]
@@ -160,7 +166,7 @@ def test_csrs_are_described(lab, playbook) -> None:  # type: ignore[no-untyped-d
 # ------------------------------------------------------------------------------------------------------------
 # match / verify
 # ------------------------------------------------------------------------------------------------------------
-def test_match_and_verify_tell_good_pairs_from_bad(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_match_and_verify_tell_good_pairs_from_bad(lab: SimLab, playbook: Callable[..., Run]) -> None:
     run = playbook(
         lab,
         info_play(
@@ -214,10 +220,10 @@ def expected_renewals(lab: SimLab, result: dict[str, Any]) -> list[str]:
     )
 
 
-def test_should_renew_follows_renew_within_days_and_valid_at(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_should_renew_follows_renew_within_days_and_valid_at(lab: SimLab, playbook: Callable[..., Run]) -> None:
     upload(lab, "cms1", "spare.cer", short_lived_cert(days=3))  # expiring, but no service uses it
     today = datetime.datetime.now(UTC).date()
-    cases = {
+    cases: dict[str, tuple[dict[str, Any], bool]] = {
         "default (30 days)": ({}, True),
         "5 days": ({"renew_within_days": 5}, False),
         "15 days": ({"renew_within_days": 15}, True),
@@ -252,7 +258,7 @@ def test_should_renew_follows_renew_within_days_and_valid_at(lab, playbook) -> N
     assert renewals["absolute in 25 days"] == renewals["default (30 days)"]
 
 
-def test_without_usage_every_certificate_is_judged(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_without_usage_every_certificate_is_judged(lab: SimLab, playbook: Callable[..., Run]) -> None:
     upload(lab, "cms1", "spare.cer", short_lived_cert(days=3))
     run = playbook(lab, info_play(usage=False, renew_within_days=5))
     assert run.rc == 0, run.stdout[-3000:]
@@ -261,7 +267,7 @@ def test_without_usage_every_certificate_is_judged(lab, playbook) -> None:  # ty
     assert not [c for c in commands(lab, "cms1") if c != "pki list"]  # no service status read
 
 
-def test_bad_valid_at_fails_before_connecting(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_bad_valid_at_fails_before_connecting(lab: SimLab, playbook: Callable[..., Run]) -> None:
     run = playbook(lab, info_play(valid_at="next tuesday"))
     assert run.rc != 0
     assert "neither a relative time (+30d" in run.task("cms1", "info")["msg"]
@@ -271,7 +277,7 @@ def test_bad_valid_at_fails_before_connecting(lab, playbook) -> None:  # type: i
 # ------------------------------------------------------------------------------------------------------------
 # Files it cannot read
 # ------------------------------------------------------------------------------------------------------------
-def test_encrypted_key_and_damaged_certificate_do_not_hide_the_rest(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_encrypted_key_and_damaged_certificate_do_not_hide_the_rest(lab: SimLab, playbook: Callable[..., Run]) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     upload(
         lab,
@@ -317,7 +323,7 @@ def test_encrypted_key_and_damaged_certificate_do_not_hide_the_rest(lab, playboo
 # ------------------------------------------------------------------------------------------------------------
 # Read-only, in check mode too; ad-hoc
 # ------------------------------------------------------------------------------------------------------------
-def test_check_mode_reads_the_same_and_never_changes_anything(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_check_mode_reads_the_same_and_never_changes_anything(lab: SimLab, playbook: Callable[..., Run]) -> None:
     normal = playbook(lab, info_play(match=[{"key": "cms1-2025.key", "cert": "cms1-2025.cer"}]))
     checked = playbook(lab, info_play(match=[{"key": "cms1-2025.key", "cert": "cms1-2025.cer"}]), check=True)
     assert checked.rc == 0, checked.stdout[-3000:]
@@ -332,7 +338,7 @@ def test_check_mode_reads_the_same_and_never_changes_anything(lab, playbook) -> 
     assert not [e for e in lab.events("cms1") if e["event"] in ("sftp_put", "sftp_remove", "sftp_rename")]
 
 
-def test_adhoc_with_options(lab, adhoc) -> None:  # type: ignore[no-untyped-def]
+def test_adhoc_with_options(lab: SimLab, adhoc: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     proc = adhoc(lab, "cms", "cisco_cms.mmp.cms_pki_info", "renew_within_days=15 usage=true")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for node in ("cms1", "cms2", "cms3"):
@@ -340,7 +346,7 @@ def test_adhoc_with_options(lab, adhoc) -> None:  # type: ignore[no-untyped-def]
     assert "dbclusterserver.cer" in proc.stdout and "should_renew: true" in proc.stdout
 
 
-def test_turn_password_never_reaches_the_output(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_turn_password_never_reaches_the_output(lab: SimLab, playbook: Callable[..., Run]) -> None:
     # `turn` prints its password in clear; the module reads that status to learn which files turn uses.
     secret = lab.node_state("cms1")["services"]["turn"]["password"]
     run = playbook(lab, info_play(files=["cms1-2025.cer"]), verbosity=4, json_output=False)

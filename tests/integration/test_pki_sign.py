@@ -7,12 +7,14 @@ import datetime
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.cmssim.testing import SimLab
+from tests.integration.helpers.ansible_cli import Run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +56,9 @@ def csr_task(name: str, cn: str) -> str:
     return "    - name: csr %s\n      cisco_cms.mmp.cms_pki_csr:\n        name: %s\n        cn: %s\n" % (name, name, cn)
 
 
-def test_selfsigned_ca_is_created_described_exactly_and_then_left_alone(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_selfsigned_ca_is_created_described_exactly_and_then_left_alone(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
     dest = tmp_path / "ca"
     ca_play = play(sign_task(name="labca", cn="lab.cms.example", dest='"%s/"' % dest))
     first = playbook(lab, ca_play)
@@ -84,7 +88,9 @@ def test_selfsigned_ca_is_created_described_exactly_and_then_left_alone(lab, pla
     assert len(commands(lab, "cms1", "pki selfsigned")) == 1
 
 
-def test_sign_issues_a_certificate_for_the_csr_and_then_leaves_it_alone(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_sign_issues_a_certificate_for_the_csr_and_then_leaves_it_alone(
+    lab: SimLab, playbook: Callable[..., Run]
+) -> None:
     sign_play = play(
         sign_task("ca", name="dbca", cn="lab.cms.example"),
         csr_task("dbserver", "cms1.lab.cms.example"),
@@ -109,7 +115,7 @@ def test_sign_issues_a_certificate_for_the_csr_and_then_leaves_it_alone(lab, pla
     assert len(commands(lab, "cms1", "pki sign")) == 1
 
 
-def test_check_mode_plans_the_signature_and_changes_nothing(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_check_mode_plans_the_signature_and_changes_nothing(lab: SimLab, playbook: Callable[..., Run]) -> None:
     assert (
         playbook(lab, play(sign_task("ca", name="dbca", cn="lab.cms.example"), csr_task("dbclient", "postgres"))).rc
         == 0
@@ -127,7 +133,9 @@ def test_check_mode_plans_the_signature_and_changes_nothing(lab, playbook) -> No
     assert not commands(lab, "cms1", "pki sign")
 
 
-def test_a_new_ca_makes_the_certificate_be_signed_again_with_old_and_new_in_the_diff(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_ca_makes_the_certificate_be_signed_again_with_old_and_new_in_the_diff(
+    lab: SimLab, playbook: Callable[..., Run]
+) -> None:
     setup = play(
         sign_task("ca", name="dbca", cn="lab.cms.example"),
         csr_task("dbserver", "cms1.lab.cms.example"),
@@ -150,7 +158,7 @@ def test_a_new_ca_makes_the_certificate_be_signed_again_with_old_and_new_in_the_
     assert result["diff"]["after"]["commands"] == ["pki sign dbserver dbca"]
 
 
-def test_selfsigned_refuses_to_overwrite_a_key_in_use_unless_forced(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_selfsigned_refuses_to_overwrite_a_key_in_use_unless_forced(lab: SimLab, playbook: Callable[..., Run]) -> None:
     before = store(lab, "cms1")
     refused = playbook(lab, play(sign_task(name="cms1-2025", cn="cms1.lab.cms.example")))
     assert refused.rc != 0
@@ -165,7 +173,7 @@ def test_selfsigned_refuses_to_overwrite_a_key_in_use_unless_forced(lab, playboo
     assert store(lab, "cms1")["cms1-2025.key"] != before["cms1-2025.key"]
 
 
-def test_sign_without_its_csr_or_ca_says_what_to_create_first(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_sign_without_its_csr_or_ca_says_what_to_create_first(lab: SimLab, playbook: Callable[..., Run]) -> None:
     run = playbook(lab, play(sign_task(name="dbserver", ca="dbca")))
     assert run.rc != 0
     msg = run.task("cms1", "sign")["msg"]
@@ -174,7 +182,7 @@ def test_sign_without_its_csr_or_ca_says_what_to_create_first(lab, playbook) -> 
     assert not commands(lab, "cms1", "pki sign")
 
 
-def test_node_error_is_reported_with_its_own_words(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_node_error_is_reported_with_its_own_words(lab: SimLab, playbook: Callable[..., Run]) -> None:
     lab.ctl(
         faults={"cms1": {"fail_command": {"match": "pki selfsigned", "output": "ERROR: Out of entropy", "once": True}}}
     )
@@ -193,7 +201,9 @@ def guide_playbook(marker: str) -> str:
     return found.group(1)
 
 
-def test_guide_builds_the_database_cluster_certificates_with_the_built_in_ca(lab, playbook, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_guide_builds_the_database_cluster_certificates_with_the_built_in_ca(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
     project = tmp_path / "project"
     project.mkdir()
     path = project / "db_certs.yml"

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
 
-def test_pki_info_adhoc_reads_the_node(lab, adhoc) -> None:  # type: ignore[no-untyped-def]
+from tests.cmssim.testing import SimLab
+from tests.integration.helpers.ansible_cli import Run
+
+
+def test_pki_info_adhoc_reads_the_node(lab: SimLab, adhoc: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     proc = adhoc(lab, "cms1", "cisco_cms.mmp.cms_pki_info", "usage=false")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "cms1-2025.cer" in proc.stdout
 
 
-def test_csr_playbook_then_idempotent(lab, playbook) -> None:  # type: ignore[no-untyped-def]
+def test_csr_playbook_then_idempotent(lab: SimLab, playbook: Callable[..., Run]) -> None:
     play = """
     - hosts: cms
       gather_facts: false

@@ -25,8 +25,8 @@ import pytest
 
 from tests.cmssim import x509
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import BIN, REPO_ROOT, Run, ansible_env
-from tests.integration.test_db_cluster import (
+from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, Run, ansible_env
+from tests.integration.helpers.db_cluster import (
     DB_FQDNS,
     FAST,
     STATUS,
@@ -37,7 +37,7 @@ from tests.integration.test_db_cluster import (
     mark,
     src_args,
 )
-from tests.integration.test_service_certs import (
+from tests.integration.helpers.service_certs import (
     TestCA,
     config,
     failed,
@@ -47,7 +47,7 @@ from tests.integration.test_service_certs import (
     served,
     service_commands_since,
 )
-from tests.integration.test_service_certs import play as service_play
+from tests.integration.helpers.service_certs import play as service_play
 
 NODES = ("cms1", "cms2", "cms3")
 SERVICES = ("webadmin", "callbridge", "webbridge3", "turn")

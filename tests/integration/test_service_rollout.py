@@ -17,8 +17,8 @@ from cryptography import x509 as cx509
 
 from tests.cmssim import tls, x509
 from tests.cmssim.testing import SimLab
-from tests.integration.conftest import REPO_ROOT, Run
-from tests.integration.test_service_certs import (
+from tests.integration.helpers.ansible_cli import REPO_ROOT, Run
+from tests.integration.helpers.service_certs import (
     TestCA,
     config,
     events_since,
@@ -229,7 +229,8 @@ def test_generate_csrs_makes_per_service_and_clustered_csrs_under_new_basenames(
         },
     )
     assert clustered.rc == 0, clustered.stdout[-3000:]
-    # PROCEDURES section 1, clustered: callbridge/TURN CN:<cluster fqdn> subjectAltName:<peer fqdns>.
+    # docs/dev/mmp_reference.md#csrs-on-the-node, clustered: callbridge/TURN CN:<cluster fqdn>
+    # subjectAltName:<peer fqdns>.
     assert csr("cms3", "cms3-cluster-2027") == (
         "CN=cms.lab.cms.example",
         ["cms.lab.cms.example", "cms1.lab.cms.example", "cms2.lab.cms.example", "cms3.lab.cms.example"],
@@ -246,7 +247,7 @@ def test_the_role_in_one_play_applies_every_2x_service_from_a_shared_certificate
 ) -> None:
     lab = make_lab(nodes=2, cms_version="2")
     ca = TestCA(tmp_path / "ca")
-    # One certificate for the cluster (its key shared by both nodes), as PROCEDURES allows.
+    # One certificate for the cluster (its key shared by both nodes), as TechNote 214618 allows.
     leaf = ca.leaf(
         "cluster-2027",
         [

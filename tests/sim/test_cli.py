@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import paramiko
@@ -68,7 +69,7 @@ def test_up_twice_does_not_start_a_second_simulator(lab: SimLab) -> None:
     assert lab.status()["pid"] == pid
 
 
-def test_lab_file_sets_nodes_versions_and_database_roles(make_lab) -> None:  # type: ignore[no-untyped-def]
+def test_lab_file_sets_nodes_versions_and_database_roles(make_lab: Callable[..., SimLab]) -> None:
     lab = make_lab(
         lab_file={
             "nodes": [
@@ -86,7 +87,7 @@ def test_lab_file_sets_nodes_versions_and_database_roles(make_lab) -> None:  # t
     assert lab.run("edge1", "webbridge3").startswith("ERROR: Unknown command")
 
 
-def test_cms_version_flag_makes_2x_nodes(make_lab) -> None:  # type: ignore[no-untyped-def]
+def test_cms_version_flag_makes_2x_nodes(make_lab: Callable[..., SimLab]) -> None:
     lab = make_lab(nodes=2, cms_version="2")
     assert all(n["version"].startswith("2.") for n in lab.status()["nodes"].values())
 
@@ -120,7 +121,7 @@ def test_ctl_clock_offset_persists_across_restart(lab: SimLab) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_thirty_node_lab_starts_and_every_node_answers(make_lab) -> None:  # type: ignore[no-untyped-def]
+def test_thirty_node_lab_starts_and_every_node_answers(make_lab: Callable[..., SimLab]) -> None:
     lab = make_lab(nodes=30)
     status = lab.status()
     assert len(status["nodes"]) == 30

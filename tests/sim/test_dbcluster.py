@@ -75,7 +75,10 @@ def download(lab: SimLab, node: str, name: str) -> bytes:
 
 
 def new_db_pki(now: dt.datetime, server_cn: str, san: list[str], days: float = 365) -> dict[str, bytes]:
-    """What `pki selfsigned dbca` + `pki csr dbserver/dbclient` + `pki sign` would leave (PROCEDURES section 2)."""
+    """What `pki selfsigned dbca` + `pki csr dbserver/dbclient` + `pki sign` would leave.
+
+    The steps of docs/dev/mmp_reference.md#built-in-ca.
+    """
     ca_key, ca = x509.make_ca(DOMAIN, now, days=3650)
     server_key, client_key = x509.new_key(), x509.new_key()
     server = x509.sign(
@@ -483,7 +486,7 @@ def test_join_fails_when_the_given_node_is_not_an_initialized_primary(lab: SimLa
     assert "Last command          : 'database cluster join cms2' (Failed)\n" in out
 
 
-# ---- PROCEDURES.md section 5, by hand ------------------------------------------------------------------------
+# ---- docs/dev/mmp_reference.md#db-cluster-rebuild, by hand ---------------------------------
 def test_ordered_rebuild_with_new_certificates_on_five_nodes(make_lab: Callable[..., SimLab]) -> None:
     # cms1 primary, cms2/cms3 replicas, cms4/cms5 connect-only; the DB certificates expired 1 day ago.
     lab = make_lab(nodes=5, lab_file={"timings": FAST})
@@ -499,7 +502,7 @@ def test_ordered_rebuild_with_new_certificates_on_five_nodes(make_lab: Callable[
     for n in ["cms2", "cms3", "cms4", "cms5", "cms1"]:
         lab.run(n, "database cluster remove", answer="Y")
         wait_status(lab, n, "'database cluster remove' (Success)")
-    # 2 (PROCEDURES section 2) new certificates made on cms1 and copied to the others over SFTP.
+    # 2 (docs/dev/mmp_reference.md#built-in-ca) new certificates made on cms1 and copied to the others over SFTP.
     now = dt.datetime.now(dt.UTC) + dt.timedelta(days=11)
     pki = new_db_pki(now, f"cms1.{DOMAIN}", [f"cms{i}.{DOMAIN}" for i in (1, 2, 3)])
     upload(lab, "cms1", pki)

@@ -6,7 +6,9 @@ import hashlib
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from pathlib import Path
 
 import paramiko
 import pytest
@@ -78,12 +80,12 @@ def test_each_node_has_its_own_persistent_host_key(lab: SimLab) -> None:
     keys = {}
     for node in ("cms1", "cms2", "cms3"):
         client = lab.client(node)
-        keys[node] = client.get_transport().get_remote_server_key().asbytes()  # type: ignore[union-attr]
+        keys[node] = client.get_transport().get_remote_server_key().asbytes()
         client.close()
     assert len(set(keys.values())) == 3
     lab.restart()
     client = lab.client("cms1")  # RejectPolicy + the old known_hosts: the key must be unchanged
-    assert client.get_transport().get_remote_server_key().asbytes() == keys["cms1"]  # type: ignore[union-attr]
+    assert client.get_transport().get_remote_server_key().asbytes() == keys["cms1"]
     client.close()
 
 
@@ -115,7 +117,7 @@ def test_commands_use_crlf_in_a_pty_and_lf_without(lab: SimLab) -> None:
     client = lab.client("cms1")
     try:
         for pty, ending in ((True, b"\r\n"), (False, b"\n")):
-            chan = client.get_transport().open_session()  # type: ignore[union-attr]
+            chan = client.get_transport().open_session()
             if pty:
                 chan.get_pty()
             chan.exec_command("no such verb")
@@ -152,7 +154,7 @@ def test_openssh_client_runs_one_command_per_exec(lab: SimLab) -> None:
 
 
 @needs_openssh
-def test_openssh_sftp_put_get_rename_remove_and_no_traversal(lab: SimLab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_openssh_sftp_put_get_rename_remove_and_no_traversal(lab: SimLab, tmp_path: Path) -> None:
     src = tmp_path / "upload.cer"
     src.write_bytes(b"-----BEGIN CERTIFICATE-----\nxyz\n-----END CERTIFICATE-----\n")
     batch = (
@@ -215,6 +217,60 @@ def test_sftp_and_shell_share_one_connection(lab: SimLab) -> None:
         client.close()
     opened = [e for e in lab.events("cms1") if e["event"] == "connection_opened"]
     assert len(opened) == 1
+
+
+def test_sftp_rename_onto_an_existing_file_fails_and_changes_neither_file(lab: SimLab) -> None:
+    with lab.sftp("cms1") as sftp:
+        for name, body in (("a.txt", b"a"), ("b.txt", b"b")):
+            with sftp.open(name, "wb") as fh:
+                fh.write(body)
+        with pytest.raises(OSError):
+            sftp.rename("a.txt", "b.txt")  # SSH_FXP_RENAME never overwrites
+        with pytest.raises(OSError):
+            sftp.open("b.txt", "wx")  # exclusive create: refused when the file exists
+    assert (lab.files_dir("cms1") / "a.txt").read_bytes() == b"a"
+    assert (lab.files_dir("cms1") / "b.txt").read_bytes() == b"b"
+
+
+def _rename_race(sftps: list[paramiko.SFTPClient], target: str) -> list[int]:
+    """Every client renames its own ``take<i>.tmp`` onto ``target`` at the same instant; the indexes that won."""
+    barrier = threading.Barrier(len(sftps))
+    won: list[int] = []
+
+    def rename(index: int, sftp: paramiko.SFTPClient) -> None:
+        barrier.wait()
+        try:
+            sftp.rename(f"take{index}.tmp", target)
+        except OSError:
+            return
+        won.append(index)
+
+    threads = [threading.Thread(target=rename, args=pair) for pair in enumerate(sftps)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    return won
+
+
+def test_two_clients_renaming_onto_one_name_at_once_exactly_one_wins(lab: SimLab) -> None:
+    clients = [lab.client("cms2") for _ in range(4)]
+    try:
+        sftps = [client.open_sftp() for client in clients]
+        for rounds in range(5):
+            for index, sftp in enumerate(sftps):
+                with sftp.open(f"take{index}.tmp", "wb") as fh:
+                    fh.write(b"%d" % index)
+            won = _rename_race(sftps, "taken")
+            assert len(won) == 1, f"round {rounds}: {won}"
+            assert (lab.files_dir("cms2") / "taken").read_bytes() == b"%d" % won[0]
+            sftps[0].remove("taken")
+            for index, sftp in enumerate(sftps):
+                if index != won[0]:
+                    sftp.remove(f"take{index}.tmp")
+    finally:
+        for client in clients:
+            client.close()
 
 
 # ---- faults -------------------------------------------------------------------------------------------------
@@ -299,7 +355,7 @@ def test_event_log_records_connections_and_commands_with_timestamps(lab: SimLab)
 
 
 @needs_openssh
-def test_openssh_user_generates_a_csr_and_downloads_it_with_sftp(lab: SimLab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_openssh_user_generates_a_csr_and_downloads_it_with_sftp(lab: SimLab, tmp_path: Path) -> None:
     """The issue's "done when": log in with OpenSSH, run `pki csr`, fetch the CSR with `sftp`, read it with openssl."""
     proc = openssh(lab, "cms2", "-tt", "pki csr handmade CN:cms2.lab.cms.example subjectAltName:cms2.lab.cms.example")
     assert proc.returncode == 0, proc.stderr

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ansible.parsing.ajson import AnsibleJSONEncoder
 from ansible.plugins.callback import CallbackBase
@@ -21,19 +22,19 @@ class CallbackModule(CallbackBase):
     CALLBACK_TYPE = "stdout"
     CALLBACK_NAME = "results_json"
 
-    def __init__(self, display=None):
+    def __init__(self, display: Any = None) -> None:
         super().__init__(display)
-        self.plays = []
+        self.plays: list[dict[str, Any]] = []
 
-    def v2_playbook_on_play_start(self, play):
+    def v2_playbook_on_play_start(self, play: Any) -> None:
         self.plays.append({"play": {"name": play.get_name()}, "tasks": []})
 
-    def v2_playbook_on_task_start(self, task, is_conditional):
+    def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
         self.plays[-1]["tasks"].append({"task": {"name": task.get_name()}, "hosts": {}})
 
     v2_playbook_on_handler_task_start = v2_playbook_on_task_start
 
-    def _record(self, result, **flags):
+    def _record(self, result: Any, **flags: bool) -> None:
         if not self.plays or not self.plays[-1]["tasks"]:
             return
         data = dict(result._result)
@@ -41,19 +42,19 @@ class CallbackModule(CallbackBase):
         data["action"] = result._task.action
         self.plays[-1]["tasks"][-1]["hosts"][result._host.get_name()] = data
 
-    def v2_runner_on_ok(self, result):
+    def v2_runner_on_ok(self, result: Any) -> None:
         self._record(result)
 
-    def v2_runner_on_failed(self, result, ignore_errors=False):
+    def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
         self._record(result, failed=True)
 
-    def v2_runner_on_skipped(self, result):
+    def v2_runner_on_skipped(self, result: Any) -> None:
         self._record(result, skipped=True)
 
-    def v2_runner_on_unreachable(self, result):
+    def v2_runner_on_unreachable(self, result: Any) -> None:
         self._record(result, unreachable=True)
 
-    def v2_playbook_on_stats(self, stats):
+    def v2_playbook_on_stats(self, stats: Any) -> None:
         hosts = sorted(stats.processed)
         summary = {h: stats.summarize(h) for h in hosts}
         self._display.display(json.dumps({"plays": self.plays, "stats": summary}, cls=AnsibleJSONEncoder, indent=1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from ansible.parsing.ajson import AnsibleJSONEncoder
 from ansible.plugins.callback import CallbackBase
@@ -23,7 +24,7 @@ class CallbackModule(CallbackBase):
     CALLBACK_NAME = "results_jsonl"
     CALLBACK_NEEDS_ENABLED = True
 
-    def _dump(self, result, status):
+    def _dump(self, result: Any, status: str) -> None:
         record = {
             "host": result._host.get_name(),
             "task": result._task.get_name(),
@@ -34,11 +35,11 @@ class CallbackModule(CallbackBase):
         with open(os.environ["RESULTS_JSONL_PATH"], "a") as fh:
             fh.write(json.dumps(record, cls=AnsibleJSONEncoder) + "\n")
 
-    def v2_runner_on_ok(self, result):
+    def v2_runner_on_ok(self, result: Any) -> None:
         self._dump(result, "ok")
 
-    def v2_runner_on_failed(self, result, ignore_errors=False):
+    def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
         self._dump(result, "failed")
 
-    def v2_runner_on_unreachable(self, result):
+    def v2_runner_on_unreachable(self, result: Any) -> None:
         self._dump(result, "unreachable")

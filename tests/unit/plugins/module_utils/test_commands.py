@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from types import ModuleType
 
 import pytest
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils import _commands as cmd
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import SERVICES
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
 
 INJECTIONS = ["a\nwebadmin disable", "a\rb", "a\x00b", "a\x1b[2Jb", "a\tb", "a\u2028b", "a\x85b", "a\x7fb"]
 
 
-def _shapes():  # type: ignore[no-untyped-def]
+def _shapes() -> ModuleType:
     """The simulator's shape table, when the checkout's tests/cmssim is there (not in the installed collection)."""
     try:
         return importlib.import_module("tests.cmssim.shapes")
@@ -340,52 +341,9 @@ def test_files_each_pki_verb_writes() -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # Services
 # ---------------------------------------------------------------------------------------------------------------
-def test_services_exist_on_their_cms_majors() -> None:
-    assert cmd.SERVICES["webbridge"].majors == (2,)
-    assert cmd.SERVICES["xmpp"].majors == (2,)
-    assert cmd.SERVICES["webbridge3"].majors == (3,)
-    for name in ("webadmin", "callbridge", "turn"):
-        assert cmd.SERVICES[name].majors == (2, 3)
-
-
-@pytest.mark.parametrize(
-    "service, major, fragment",
-    [("xmpp", 3, "CMS 3.0 removed XMPP"), ("webbridge", 3, "use webbridge3"), ("webbridge3", 2, "use webbridge")],
-)
-def test_service_missing_on_a_release_is_refused(service: str, major: int, fragment: str) -> None:
-    with pytest.raises(MmpValidationError, match=fragment):
-        cmd.get_service(service, major)
-
-
-def test_unknown_service_lists_the_known_ones() -> None:
-    with pytest.raises(MmpValidationError, match="callbridge, turn, webadmin, webbridge, webbridge3, xmpp"):
-        cmd.get_service("streamer")
-
-
-@pytest.mark.parametrize("service", sorted(cmd.SERVICES))
+@pytest.mark.parametrize("service", sorted(SERVICES))
 def test_status_command_is_the_bare_service_name(service: str) -> None:
     assert cmd.service_status(service) == service
-
-
-@pytest.mark.parametrize("service", sorted(cmd.SERVICES))
-def test_every_service_status_names_its_certificate_files(service: str) -> None:
-    labels = cmd.SERVICES[service].labels
-    if service == "webbridge3":
-        assert {"https_key", "https_cert", "c2w_key", "c2w_cert", "c2w_trust"} <= set(labels)
-    else:
-        assert {"key", "cert", "bundle"} <= set(labels)
-
-
-def test_status_labels_of_transcripts_are_the_cisco_ones() -> None:
-    # [H] S6: the labels exactly as printed.
-    assert cmd.SERVICES["webadmin"].labels["cert"] == ("Certificate file",)
-    assert cmd.SERVICES["turn"].labels["key"] == ("TLS key",)
-    assert cmd.SERVICES["turn"].labels["listen"] == ("Listen interface",)
-    assert cmd.SERVICES["webbridge3"].labels["https_cert"] == ("HTTPS Full chain certificate file",)
-    assert "enabled" not in cmd.SERVICES["callbridge"].labels
-    assert cmd.SERVICES["turn"].secret_labels == ("Password", "Shared secret")
-    assert cmd.SERVICES["xmpp"].status_guessed and cmd.SERVICES["webbridge"].status_guessed
-    assert not cmd.SERVICES["webadmin"].status_guessed
 
 
 @pytest.mark.parametrize(
@@ -519,171 +477,3 @@ def test_backup_commands() -> None:
         cmd.backup_snapshot("before renewal")
     with pytest.raises(MmpValidationError):
         cmd.backup_rollback("../x.bak")
-
-
-@pytest.mark.parametrize(
-    "command, asks",
-    [
-        ("database cluster remove", True),
-        ("database cluster initialize", True),
-        ("database cluster join 10.0.0.1", True),
-        ("database cluster connect 10.0.0.1", True),
-        ("backup rollback x.bak", True),
-        ("database cluster status", False),
-        ("database cluster certs a b c", False),
-        ("backup snapshot x", False),
-        ("pki csr tac CN:x", False),
-    ],
-)
-def test_commands_that_ask_for_confirmation(command: str, asks: bool) -> None:
-    assert cmd.expects_confirmation(command) is asks
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Terminal regexes
-# ---------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "text, hostname",
-    [
-        ("cms2> ", "cms2"),
-        ("Certificates updated\ncms2> ", "cms2"),
-        ("Certificates updated\r\ncms2> ", "cms2"),
-        ("CMS> ", "CMS"),
-        ("streamer>", "streamer"),
-        ("x\r\n\x1b[1mcms01>\x1b[0m ", "cms01"),
-        ("\r\ncb1.example> \x1b[K", "cb1.example"),
-    ],
-)
-def test_prompt_re_finds_the_prompt_at_the_end(text: str, hostname: str) -> None:
-    match = cmd.PROMPT_RE.search(text)
-    assert match is not None
-    assert match.group("hostname") == hostname
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Usage:\n  backup snapshot <name>",  # a usage line ending in '>' is not a prompt
-        "cms2> database cluster status",  # the echo of a command
-        "cms2> \nStatus : Enabled\n",
-        "Are you sure you wish to remove this node from the current cluster? (Y/n)\n",
-        "a line> ",
-        "",
-    ],
-)
-def test_prompt_re_ignores_what_is_not_a_prompt(text: str) -> None:
-    assert cmd.PROMPT_RE.search(text) is None
-
-
-def test_prompt_re_for_one_node() -> None:
-    assert cmd.prompt_re_for("cms2").search("Certificates updated\r\ncms2> ")
-    assert not cmd.prompt_re_for("cms2").search("Certificates updated\r\ncms1> ")
-    assert not cmd.prompt_re_for("cms.2").search("cmsX2> ")
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "db_remove_s1.txt",
-        "db_initialize_s1.txt",
-        "db_join_s1.txt",
-        "tn216549_step06_remove_unanswered.txt",
-        "tn216549_step06_remove.txt",
-        "tn216549_step10_initialize.txt",  # the TechNote's 80-column wrap
-        "tn216549_step12_join.txt",
-    ],
-)
-def test_confirm_re_sees_the_question_inside_the_warning(name: str, transcript: Callable[[str], str]) -> None:
-    assert cmd.CONFIRM_RE.search(transcript(name))
-    assert cmd.CONFIRM_ANSWER == "Y"  # lower-case y does not proceed [H]
-
-
-def test_confirm_re_does_not_fire_on_status(transcript: Callable[[str], str]) -> None:
-    assert not cmd.CONFIRM_RE.search(transcript("db_status_enabled_master_slave_s1.txt"))
-
-
-@pytest.mark.parametrize(
-    "name, error",
-    [
-        (
-            "db_certs_enabled_error_s1.txt",
-            "ERROR: Cannot change certificates when clustering enabled.\nDisable clustering on this node first",
-        ),
-        (
-            "tn216549_step02_certs_refused.txt",
-            "ERROR: Cannot change certificates when clustering enabled.\nDisable clustering on this node first",
-        ),
-        (
-            "backup_usage_s1.txt",
-            "Usage:\n  backup snapshot <name>\n  backup rollback <name>\n  backup list",
-        ),
-        (
-            "streamer_enable_s8.txt",
-            "FAILURE: TLS port set but no certificates configured\nFAILURE: Streamer configuration not complete",
-        ),
-    ],
-)
-def test_find_error_returns_the_nodes_own_text(
-    name: str, error: str, transcript: Callable[[str], str], variant: Callable[[str], str]
-) -> None:
-    assert cmd.find_error(variant(transcript(name))) == error
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "db_status_error_s3_reconstructed.txt",  # the padded `ERROR : ...` label is state, not a failure
-        "db_status_enabled_master_slave_s1.txt",
-        "db_remove_s1.txt",
-        "db_certs_updated_s1.txt",
-        "tn216549_step09_certs_updated.txt",
-        "tn216549_step06_remove.txt",
-        "tn216549_step10_initialize.txt",
-        "tn216549_step12_join.txt",
-        "pki_csr_s8.txt",
-        "pki_inspect_s1.txt",
-        "license_s8.txt",
-        "turn_status_s6.txt",
-    ],
-)
-def test_find_error_is_quiet_on_normal_output(
-    name: str, transcript: Callable[[str], str], variant: Callable[[str], str]
-) -> None:
-    assert cmd.find_error(variant(transcript(name))) is None
-
-
-@pytest.mark.parametrize(
-    "output, error",
-    [
-        ('ERROR: Unknown command "pki rename a b"\n', 'ERROR: Unknown command "pki rename a b"'),
-        ("% Invalid command at '^' marker.\n", "% Invalid command at '^' marker."),
-        ("unknown command: frobnicate\n", "unknown command: frobnicate"),
-        ("FAILURE: Key and certificate pair do not match\n", "FAILURE: Key and certificate pair do not match"),
-        ("ERROR bad thing\n", "ERROR bad thing"),
-    ],
-)
-def test_find_error_on_other_error_shapes(output: str, error: str) -> None:
-    assert cmd.find_error(output) == error
-
-
-def test_find_error_leaves_success_lines_out() -> None:
-    output = "FAILURE: TLS port set but no certificates configured\nSUCCESS: listen interface configured\nFAILURE: x"
-    assert cmd.find_error(output) == "FAILURE: TLS port set but no certificates configured\nFAILURE: x"
-
-
-def test_error_re_shape_is_anchored_at_line_start() -> None:
-    assert not cmd.ERROR_RE.search("    Subject: CN=ERROR-server\n")
-    assert not cmd.ERROR_RE.search("Status                   : Error\n")
-    assert not cmd.ERROR_RE.search("ERROR                    : Couldn't upgrade the schema\n")
-    assert cmd.ERROR_RE.search("ok\nERROR: File x.cer not found\n")
-
-
-def test_normalize_output_handles_crlf_lone_cr_and_ansi() -> None:
-    assert cmd.normalize_output("a\r\nb\r\r\nc\rd\x1b[1;32me\x1b[0m\x1b[K") == "a\nb\nc\nde"
-
-
-def test_output_lines_drop_the_echo_and_prompts(transcript: Callable[[str], str]) -> None:
-    assert cmd.output_lines(transcript("backup_snapshot_s1.txt")) == ["jaihanuman.bak ready for download"]
-    assert cmd.output_lines("\r\ncms2>\r\ncms2> pki list\r\nUser supplied certificates and keys:\r\ncms2> ") == [
-        "User supplied certificates and keys:"
-    ]

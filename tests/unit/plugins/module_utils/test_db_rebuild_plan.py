@@ -235,7 +235,7 @@ def test_the_other_nodes_get_the_files_the_primary_made_through_the_controller()
 
 def test_provided_certificates_are_used_under_their_names_and_uploaded_where_needed() -> None:
     srcs = {k: "/files/corp-%s" % v for k, v in OLD.items()}
-    request = {"generate": False, "certs_src": srcs}
+    request: dict[str, Any] = {"generate": False, "certs_src": srcs}
     result = plan(healthy_cluster(), **request)
     assert result["mode"] == "provided" and result["target"]["ca_cert"] == "corp-dbclusterca.cer"
     assert result["nodes"]["cms1"]["cert_args"]["ca_cert_src"] == "/files/corp-dbclusterca.cer"

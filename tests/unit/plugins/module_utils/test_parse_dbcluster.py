@@ -102,7 +102,7 @@ def test_master_slave_cluster(name: str, transcript: Callable[[str], str], varia
 
 
 def test_primary_replica_error_state(transcript: Callable[[str], str], variant: Callable[[str], str]) -> None:
-    # Reconstructed from CLI_REFERENCE 4.3's description of S3 (see fixtures/README.md).
+    # Reconstructed from the description of S3 in docs/dev/mmp_reference.md#db-cluster-status (see fixtures/README.md).
     status = parse_db_cluster_status(variant(transcript("db_status_error_s3_reconstructed.txt")))
     assert status["status"] == "error"
     assert status["error"] == "Couldn't upgrade the schema"

@@ -4,8 +4,8 @@
 
 """The builders and parsers against the simulator's output, in process (no network).
 
-The simulator prints the [H] shapes of CLI_REFERENCE.md and its own [GUESS] shapes (tests/cmssim/shapes.py); these
-tests keep both sides of that contract in step.  tests/cmssim is not part of the built collection, so under
+The simulator prints the [H] shapes of docs/dev/mmp_reference.md and its own [GUESS] shapes (tests/cmssim/shapes.py);
+these tests keep both sides of that contract in step.  tests/cmssim is not part of the built collection, so under
 ``ansible-test units`` on the installed copy this module is skipped.
 """
 
@@ -20,8 +20,10 @@ import pytest
 
 core = pytest.importorskip("tests.cmssim.core")
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils import _catalog as cat  # noqa: E402
 from ansible_collections.cisco_cms.mmp.plugins.module_utils import _commands as cmd  # noqa: E402
 from ansible_collections.cisco_cms.mmp.plugins.module_utils import _parsers as parse  # noqa: E402
+from ansible_collections.cisco_cms.mmp.plugins.module_utils import _terminal as term  # noqa: E402
 from ansible_collections.cisco_cms.mmp.plugins.module_utils import _x509  # noqa: E402
 
 NO_WAIT = dict.fromkeys(("command", "service_transition"), 0.0)
@@ -96,7 +98,7 @@ def test_csr_with_quoted_values_round_trips(cms3: tuple[Any, Run]) -> None:
         subject_alt_name=["join.lab.cms.example", "192.0.2.11"],
     )
     output = run("cms1", line)
-    assert cmd.find_error(output) is None
+    assert term.find_error(output) is None
     assert parse.parse_csr_output(output) == {"key_file": "web_2026.key", "csr_file": "web_2026.csr"}
     csr = _x509.load_csr(lab.nodes["cms1"].read_file("web_2026.csr"))
     info = _x509.csr_info(csr)
@@ -116,7 +118,7 @@ def test_selfsigned_sign_match_and_verify(cms3: tuple[Any, Run]) -> None:
     }
     run("cms2", cmd.pki_csr("dbclient", "postgres"))
     signed = run("cms2", cmd.pki_sign("dbclient", "dbca"))
-    assert cmd.find_error(signed) is None
+    assert term.find_error(signed) is None
     assert parse.parse_sign_output(signed)["cert_file"] == cmd.signed_cert_file("dbclient")
     assert parse.parse_match(run("cms2", cmd.pki_match("dbclient.key", "dbclient.crt"))) is True
     assert parse.parse_match(run("cms2", cmd.pki_match("dbca.key", "dbclient.crt"))) is False
@@ -134,7 +136,7 @@ def test_selfsigned_sign_match_and_verify(cms3: tuple[Any, Run]) -> None:
 @pytest.mark.parametrize("service", ["webadmin", "callbridge", "webbridge3", "turn"])
 def test_service_status_on_cms3(cms3: tuple[Any, Run], service: str) -> None:
     lab, run = cms3
-    cmd.get_service(service, 3)
+    cat.get_service(service, 3)
     status = parse.parse_service_status(service, run("cms1", cmd.service_status(service)))
     assert status["key"] == "cms1-2025.key"
     assert status["cert"] in lab.nodes["cms1"].list_files()
@@ -149,7 +151,7 @@ def test_service_status_on_cms3(cms3: tuple[Any, Run], service: str) -> None:
 @pytest.mark.parametrize("service", ["webadmin", "callbridge", "webbridge", "xmpp", "turn"])
 def test_service_status_on_cms2(cms2: tuple[Any, Run], service: str) -> None:
     lab, run = cms2
-    cmd.get_service(service, 2)
+    cat.get_service(service, 2)
     status = parse.parse_service_status(service, run("cms1", cmd.service_status(service)))
     assert status["key"] == "cms1-2025.key"
     assert status["bundle"] == "ca-bundle-2025.cer"
@@ -162,7 +164,7 @@ def test_outage_sequences_run_cleanly(cms3: tuple[Any, Run], service: str) -> No
     before = parse.parse_service_status(service, run("cms3", service))
     for line in cmd.apply_certs_sequence(service, before["key"], before["cert"], before["bundle"]):
         output = run("cms3", line)
-        assert cmd.find_error(output) is None, (line, output)
+        assert term.find_error(output) is None, (line, output)
         assert parse.parse_enable_output(output)["ok"]
     after = parse.parse_service_status(service, run("cms3", service))
     assert (after["key"], after["cert"], after["bundle"]) == (before["key"], before["cert"], before["bundle"])
@@ -175,7 +177,7 @@ def test_webbridge3_outage_sequence_runs_cleanly(cms3: tuple[Any, Run]) -> None:
         "webbridge3", before["https_key"], before["https_cert"], parts=["https", "c2w"]
     ):
         output = run("cms3", line)
-        assert cmd.find_error(output) is None, (line, output)
+        assert term.find_error(output) is None, (line, output)
     assert parse.parse_service_status("webbridge3", run("cms3", "webbridge3"))["enabled"] is True
 
 
@@ -184,7 +186,7 @@ def test_two_x_outage_sequences_run_cleanly(cms2: tuple[Any, Run], service: str)
     _lab, run = cms2
     before = parse.parse_service_status(service, run("cms2", service))
     for line in cmd.apply_certs_sequence(service, before["key"], before["cert"], before["bundle"]):
-        assert cmd.find_error(run("cms2", line)) is None, line
+        assert term.find_error(run("cms2", line)) is None, line
 
 
 @pytest.mark.parametrize(
@@ -220,14 +222,14 @@ def test_db_certs_while_clustered_then_remove(cms2: tuple[Any, Run]) -> None:
             "dbclusterserver.cer",
         ),
     )
-    assert cmd.find_error(refused) == (
+    assert term.find_error(refused) == (
         "ERROR: Cannot change certificates when clustering enabled.\nDisable clustering on this node first"
     )
     line = cmd.db_cluster_remove()
-    assert cmd.expects_confirmation(line)
-    warning = run("cms3", line, answers=(cmd.CONFIRM_ANSWER,))
-    assert cmd.CONFIRM_RE.search(warning)
-    assert cmd.find_error(warning) is None
+    assert term.expects_confirmation(line)
+    warning = run("cms3", line, answers=(term.CONFIRM_ANSWER,))
+    assert term.CONFIRM_RE.search(warning)
+    assert term.find_error(warning) is None
     status = parse.parse_db_cluster_status(run("cms3", cmd.db_cluster_status()))
     assert status["status"] in ("disabling", "disabled")
     if status["status"] == "disabling":
@@ -239,12 +241,12 @@ def test_backup_snapshot_and_list(cms3: tuple[Any, Run]) -> None:
     assert parse.parse_backup_snapshot(run("cms2", cmd.backup_snapshot("before_renewal"))) == "before_renewal"
     assert "before_renewal" in parse.parse_backup_list(run("cms2", cmd.backup_list()))
     assert (
-        cmd.find_error(run("cms2", "backup"))
+        term.find_error(run("cms2", "backup"))
         == "Usage:\n  backup snapshot <name>\n  backup rollback <name>\n  backup list"
     )
 
 
 def test_unknown_commands_are_errors(cms3: tuple[Any, Run]) -> None:
     _lab, run = cms3
-    assert cmd.find_error(run("cms1", "pki rename a b"))
-    assert cmd.find_error(run("cms1", "xmpp")), "xmpp does not exist on CMS 3"
+    assert term.find_error(run("cms1", "pki rename a b"))
+    assert term.find_error(run("cms1", "xmpp")), "xmpp does not exist on CMS 3"

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The certificate report's data model and renderers, on hand-made cms_pki_info / cms_db_cluster_info results."""
+"""The certificate report's data model and renderers (the page's Jinja2 template included), on hand-made
+cms_pki_info / cms_db_cluster_info results."""
 
 from __future__ import annotations
 
@@ -13,14 +14,17 @@ from typing import Any
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._report import (
     build_report,
     in_use_checks,
-    prom_label_value,
-    render_html,
-    render_json,
-    render_prometheus,
     same_content,
     service_uses,
+    summary_lines,
     urgency,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._report_render import (
+    prom_label_value,
+    render_json,
+    render_prometheus,
+)
+from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._report_html import RENDERERS, render_html
 
 UTC = datetime.UTC
 NOW = datetime.datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -134,7 +138,7 @@ def report_of(nodes: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
     return build_report(nodes, NOW, **options)
 
 
-def test_urgency_thresholds_are_inclusive_and_expiry_wins():
+def test_urgency_thresholds_are_inclusive_and_expiry_wins() -> None:
     def at(days: float) -> str:
         return urgency(NOW + datetime.timedelta(days=days), NOW, 14, 45)
 
@@ -142,7 +146,7 @@ def test_urgency_thresholds_are_inclusive_and_expiry_wins():
     assert [at(14.5), at(15), at(45.9), at(46)] == ["critical", "warning", "warning", "ok"]
 
 
-def test_each_service_is_split_into_what_it_presents_and_what_it_trusts():
+def test_each_service_is_split_into_what_it_presents_and_what_it_trusts() -> None:
     uses = {u["name"]: u for u in service_uses(pki())}
     assert list(uses) == ["webadmin", "webbridge3", "database_cluster"]
     assert uses["webadmin"]["slots"] == [
@@ -159,7 +163,7 @@ def test_each_service_is_split_into_what_it_presents_and_what_it_trusts():
     ]
 
 
-def test_in_use_checks_name_each_pair_once_and_skip_files_the_node_lacks():
+def test_in_use_checks_name_each_pair_once_and_skip_files_the_node_lacks() -> None:
     checks = in_use_checks(pki())
     assert checks["match"] == [
         {"key": "n.key", "cert": "n.cer"},
@@ -176,7 +180,7 @@ def test_in_use_checks_name_each_pair_once_and_skip_files_the_node_lacks():
     assert {"key": "n.key", "cert": "n.cer"} in without_bundle["match"]
 
 
-def test_a_missing_bundle_is_a_problem_of_the_service_not_a_crash():
+def test_a_missing_bundle_is_a_problem_of_the_service_not_a_crash() -> None:
     result = pki(files=["n.key", "n.cer", "full.cer"])
     del result["certificates"]["bundle.cer"]
     report = report_of([node("n1", pki=result)])
@@ -187,7 +191,7 @@ def test_a_missing_bundle_is_a_problem_of_the_service_not_a_crash():
     assert "webadmin: bundle.cer (bundle) is not on the node" in n1["problems"]
 
 
-def test_nodes_are_grouped_by_cluster_in_the_order_of_their_first_node():
+def test_nodes_are_grouped_by_cluster_in_the_order_of_their_first_node() -> None:
     nodes = [node("a1", "alpha", pki=pki()), node("b1", "beta", pki=pki(10)), node("a2", "alpha", pki=pki(50))]
     report = report_of(nodes)
     assert [(c["name"], [n["name"] for n in c["nodes"]]) for c in report["clusters"]] == [
@@ -197,7 +201,7 @@ def test_nodes_are_grouped_by_cluster_in_the_order_of_their_first_node():
     assert [c["urgency"] for c in report["clusters"]] == ["ok", "critical"]
 
 
-def test_a_failed_probe_is_unreachable_and_a_failed_read_an_error():
+def test_a_failed_probe_is_unreachable_and_a_failed_read_an_error() -> None:
     report = report_of(
         [
             node("up", pki=pki(), database=database("primary")),
@@ -215,7 +219,7 @@ def test_a_failed_probe_is_unreachable_and_a_failed_read_an_error():
     assert 'cms_cert_report_node_reachable{cluster="cms",node="broken"} 1' in prom
 
 
-def test_database_health_needs_exactly_one_primary_and_names_members_by_inventory_address():
+def test_database_health_needs_exactly_one_primary_and_names_members_by_inventory_address() -> None:
     one = report_of(
         [
             node(
@@ -245,7 +249,7 @@ def test_database_health_needs_exactly_one_primary_and_names_members_by_inventor
     assert "cms_database_cluster_healthy" not in render_prometheus(alone)
 
 
-def test_prometheus_label_values_are_escaped():
+def test_prometheus_label_values_are_escaped() -> None:
     assert prom_label_value('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     report = report_of([node('odd"\\\nname', pki=pki(), checks=passed(pki()))])
     prom = render_prometheus(report)
@@ -256,7 +260,7 @@ def test_prometheus_label_values_are_escaped():
     assert all(line.startswith(("#", "cms_")) for line in prom.splitlines())
 
 
-def test_content_comparison_ignores_only_the_generation_time():
+def test_content_comparison_ignores_only_the_generation_time() -> None:
     # Half-day validities: an hour later no day has ticked over yet.
     fleet = [node("n1", pki=pki(100.5, 2000.5))]
     report = report_of(fleet)
@@ -264,16 +268,16 @@ def test_content_comparison_ignores_only_the_generation_time():
     next_day = build_report(fleet, NOW + datetime.timedelta(days=1), "T", 14, 45, 365)
     for kind, render in (("html", render_html), ("json", render_json), ("prometheus", render_prometheus)):
         written = render(report)
-        assert same_content(kind, later, written), kind
-        assert not same_content(kind, report_of([node("n1", pki=pki(5))]), written), kind
-        assert same_content(kind, report, None) is False
+        assert same_content(RENDERERS[kind], later, written), kind
+        assert not same_content(RENDERERS[kind], report_of([node("n1", pki=pki(5))]), written), kind
+        assert same_content(RENDERERS[kind], report, None) is False
     # A day later the days left differ: the HTML and JSON change, the Prometheus file (absolute times) does not.
-    assert not same_content("json", next_day, render_json(report))
-    assert not same_content("html", next_day, render_html(report))
-    assert same_content("prometheus", next_day, render_prometheus(report))
+    assert not same_content(RENDERERS["json"], next_day, render_json(report))
+    assert not same_content(RENDERERS["html"], next_day, render_html(report))
+    assert same_content(RENDERERS["prometheus"], next_day, render_prometheus(report))
 
 
-def test_json_is_stable_and_holds_whole_days_from_the_generation_time():
+def test_json_is_stable_and_holds_whole_days_from_the_generation_time() -> None:
     report = report_of([node("n1", pki=pki(days=10.5))])
     assert render_json(report) == render_json(json.loads(render_json(report)))
     n1 = report["clusters"][0]["nodes"][0]
@@ -285,10 +289,75 @@ def test_json_is_stable_and_holds_whole_days_from_the_generation_time():
     assert (expired["days_left"], expired["urgency"], expired["expired"]) == (-1, "expired", True)
 
 
-def test_html_escapes_everything_it_shows():
+def test_html_escapes_everything_it_shows() -> None:
     result = pki()
     result["certificates"]["n.cer"]["subject"] = "CN=<script>alert(1)</script>"
     page = render_html(report_of([node("<b>n1</b>", pki=result)], title="A & B"))
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "<b>n1</b>" not in page and "&lt;b&gt;n1&lt;/b&gt;" in page
     assert "<title>A &amp; B</title>" in page
+
+
+def test_a_disabled_service_is_a_problem_in_the_json_the_page_and_the_metrics() -> None:
+    result = pki()
+    result["services"]["webadmin"]["enabled"] = False
+    report = report_of([node("n1", pki=result, checks=passed(result))])
+    n1 = report["clusters"][0]["nodes"][0]
+    webadmin = next(s for s in n1["services"] if s["name"] == "webadmin")
+    # Its files are fine (key matches, chain verifies), yet it serves nothing: not healthy, and said why.
+    assert webadmin["slots"][0]["key_matches"] is True and webadmin["slots"][0]["chain_verified"] is True
+    assert webadmin["enabled"] is False and webadmin["healthy"] is False
+    assert n1["problems"] == ["webadmin: disabled, so it serves nothing; enable it (`webadmin enable` on the node)"]
+    assert report["summary"]["problems"] == 1
+    assert webadmin["state_problem"] == n1["problems"][0]
+    assert report["summary"]["services_down"] == [
+        {"node": "n1", "service": "webadmin", "enabled": False, "running": None, "problem": n1["problems"][0]}
+    ]
+    assert "services disabled or stopped: n1 webadmin (disabled)" in summary_lines(report)
+    assert "0 key/chain problems" in summary_lines(report)[1]
+    prom = render_prometheus(report)
+    assert 'cms_service_enabled{node="n1",service="webadmin"} 0\n' in prom
+    assert 'cms_service_enabled{node="n1",service="webbridge3"} 1\n' in prom
+    page = render_html(report)
+    assert '<div class="card u-critical"><b>1</b> service disabled or stopped</div>' in page
+    assert '<b>webadmin</b><span class="no"> (disabled)</span>' in page
+    assert '<li class="no">n1 webadmin: disabled, so it serves nothing' in page
+    # The key/chain card counts key, chain and file problems only.
+    assert '<div class="card"><b>0</b> chain / key problems</div>' in page
+
+
+def test_a_stopped_webadmin_is_a_problem_and_a_status_word_not_known_is_not() -> None:
+    def webadmin_with(state: str) -> dict[str, Any]:
+        result = pki()
+        result["services"]["webadmin"]["state"] = state
+        return report_of([node("n1", pki=result, checks=passed(result))])
+
+    stopped = webadmin_with("webadmin not running")
+    n1 = stopped["clusters"][0]["nodes"][0]
+    webadmin = next(s for s in n1["services"] if s["name"] == "webadmin")
+    assert (webadmin["enabled"], webadmin["running"], webadmin["healthy"]) == (True, False, False)
+    assert n1["problems"] == [
+        "webadmin: enabled but not running (STATUS: webadmin not running); start it (`webadmin restart` on the node)"
+    ]
+    assert 'cms_service_running{node="n1",service="webadmin"} 0\n' in render_prometheus(stopped)
+    assert '<b>webadmin</b><span class="no"> (not running)</span>' in render_html(stopped)
+
+    running = webadmin_with("webadmin running")
+    assert running["clusters"][0]["nodes"][0]["problems"] == [] and running["summary"]["services_down"] == []
+    assert 'cms_service_running{node="n1",service="webadmin"} 1\n' in render_prometheus(running)
+    # A wording no transcript showed: not judged, rather than a false alarm.
+    unknown = webadmin_with("webadmin starting")
+    assert unknown["clusters"][0]["nodes"][0]["problems"] == []
+    assert "cms_service_running" not in render_prometheus(unknown)
+
+
+def test_the_database_cluster_state_is_judged_by_its_health_not_as_a_service_down() -> None:
+    result = pki()
+    result["database_cluster"]["status"] = "disabled"
+    report = report_of([node("n1", pki=result, checks=passed(result))])
+    database = next(s for s in report["clusters"][0]["nodes"][0]["services"] if s["name"] == "database_cluster")
+    assert database["enabled"] is False and database["healthy"] is True
+    assert report["summary"]["services_down"] == []
+    assert 'service="database_cluster"' not in "".join(
+        line for line in render_prometheus(report).splitlines() if line.startswith("cms_service_")
+    )

@@ -12,12 +12,12 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils import _pki
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import prompt_re_for
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpAuthError,
     MmpCommandError,
@@ -26,6 +26,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpTimeout,
     MmpValidationError,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import prompt_re_for
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import (
     SECRET_MARK,
     MmpSession,
@@ -160,9 +161,9 @@ def test_sensitive_output_never_reaches_an_error() -> None:
     assert "s3cr3t" not in str(caught.value) and SECRET_MARK in str(caught.value)
     assert caught.value.output is None
     session = session_with(lambda line: [line + "\r\n" + secret + "\r\nERROR: boom" + PROMPT])[0]
-    with pytest.raises(MmpCommandError) as caught:
+    with pytest.raises(MmpCommandError) as refused:
         session.run("turn", sensitive=True)
-    assert "s3cr3t" not in str(caught.value) and caught.value.output is None
+    assert "s3cr3t" not in str(refused.value) and refused.value.output is None
     assert session.transcript[-1] == ("turn", None)
 
 
@@ -200,7 +201,7 @@ def test_pinned_key_accepts_its_fingerprint_or_key_line_and_nothing_else() -> No
         _PinnedKeyPolicy("not-a-fingerprint", "cms1").missing_host_key(None, "x", KEY)
 
 
-def test_unknown_key_is_refused_with_what_to_do(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_key_is_refused_with_what_to_do(tmp_path: Path) -> None:
     path = str(tmp_path / "known_hosts")
     with pytest.raises(MmpHostKeyError) as caught:
         _RejectPolicy(path, "cms1").missing_host_key(None, "[192.0.2.11]:2222", KEY)
@@ -212,7 +213,7 @@ def test_unknown_key_is_refused_with_what_to_do(tmp_path) -> None:  # type: igno
     assert not os.path.exists(path)
 
 
-def test_accept_new_appends_the_key_in_known_hosts_format(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_accept_new_appends_the_key_in_known_hosts_format(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "known_hosts"
     policy = _AcceptNewPolicy(str(path), "cms1")
     policy.missing_host_key(None, "[192.0.2.11]:2222", KEY)
@@ -222,13 +223,13 @@ def test_accept_new_appends_the_key_in_known_hosts_format(tmp_path) -> None:  # 
         "cms2.example.com %s %s" % (OTHER_KEY.get_name(), OTHER_KEY.get_base64()),
     ]
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
-    assert policy.added.endswith(fingerprint_sha256(OTHER_KEY))
+    assert policy.added is not None and policy.added.endswith(fingerprint_sha256(OTHER_KEY))
     # What paramiko itself reads back.
     keys = paramiko.HostKeys(str(path))
     assert keys.lookup("[192.0.2.11]:2222")[KEY.get_name()] == KEY
 
 
-def test_accept_new_that_cannot_write_fails_before_login(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_accept_new_that_cannot_write_fails_before_login(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(MmpHostKeyError) as caught:
@@ -257,7 +258,7 @@ def test_no_credentials_names_the_inventory_variables() -> None:
     assert "ansible_password" in str(caught.value) and "ansible_ssh_private_key_file" in str(caught.value)
 
 
-def test_a_missing_private_key_file_is_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_private_key_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "id_missing"
     with pytest.raises(MmpAuthError) as caught:
         MmpSession(
@@ -287,7 +288,7 @@ class FakeModule:
         self.check_mode = check_mode
 
 
-def test_write_dest_writes_atomically_and_reports_change(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_write_dest_writes_atomically_and_reports_change(tmp_path: Path) -> None:
     module = FakeModule()
     assert _pki._write_dest(module, None, "a.csr", b"x") == (None, False)
     path, changed = _pki._write_dest(module, str(tmp_path / "out") + "/", "a.csr", b"CSR")
@@ -297,7 +298,7 @@ def test_write_dest_writes_atomically_and_reports_change(tmp_path) -> None:  # t
     assert sorted(os.listdir(tmp_path / "out")) == ["a.csr"]  # no temporary file left behind
 
 
-def test_write_dest_in_check_mode_writes_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_write_dest_in_check_mode_writes_nothing(tmp_path: Path) -> None:
     assert _pki._write_dest(FakeModule(check_mode=True), str(tmp_path / "d") + "/", "a.csr", b"CSR") == (
         str(tmp_path / "d" / "a.csr"),
         True,
@@ -305,15 +306,16 @@ def test_write_dest_in_check_mode_writes_nothing(tmp_path) -> None:  # type: ign
     assert not (tmp_path / "d").exists()
 
 
-def test_write_dest_keeps_private_keys_private(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_write_dest_keeps_private_keys_private(tmp_path: Path) -> None:
     path = _pki._write_dest(FakeModule(), str(tmp_path / "a.key"), "a.key", b"KEY", mode=0o600)[0]
+    assert path is not None
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     os.chmod(path, 0o644)
     assert _pki._write_dest(FakeModule(), path, "a.key", b"KEY", mode=0o600) == (path, False)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
-def test_write_dest_failure_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_write_dest_failure_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(MmpValidationError) as caught:

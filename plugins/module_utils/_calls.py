@@ -1,0 +1,302 @@
+# Copyright (c) 2026, cisco_cms.mmp contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The call guard and the health gates: whether a step that drops calls may run on a node now, and whether the node
+is healthy after it (docs/calls.md).
+
+CMS has no drain mode.  Every step that restarts the Call Bridge (``callbridge restart``, ``database cluster
+remove/initialize/join``) or stops the Web Bridge or Web Admin cuts the meetings on that node, so before such a
+step the guard asks the node's REST API how many call legs it carries and, per ``on_active_calls``:
+
+* ``wait``: poll until the node carries at most ``max_active_legs`` legs, then go; on ``calls_wait_timeout``
+  fail or skip the node (``on_calls_timeout``), before anything changed.
+* ``fail``: fail at once if the node is busy.
+* ``skip``: leave a busy node for the next run.
+* ``force``: go regardless (the legs are read, when possible, for the record).
+
+Legs, not calls, decide: a scheduled meeting nobody has joined is a call with no legs and blocks nothing.
+Everything here is pure logic over a client with ``legs_active()``, ``alarms()`` and ``database()``; the clock and
+the sleep are injectable so tests run it without waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import CmsApiAuthError, CmsApiError
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpError, MmpValidationError
+
+ON_ACTIVE_CALLS = ("wait", "fail", "skip", "force")
+GUARD_SPEC: dict[str, dict[str, Any]] = {
+    "on_active_calls": {"type": "str", "default": "wait", "choices": list(ON_ACTIVE_CALLS)},
+    "max_active_legs": {"type": "int", "default": 0},
+    "calls_wait_timeout": {"type": "int", "default": 3600},
+    "calls_poll_interval": {"type": "float", "default": 15.0},
+    "on_calls_timeout": {"type": "str", "default": "fail", "choices": ["fail", "skip"]},
+}
+GUARD_OFF_WARNING = (
+    "No REST API credentials (api_user/api_password, inventory cms_api_user/cms_api_password): the call guard is "
+    "off, and restarts go ahead without checking for live meetings."
+)
+
+
+class CallsBusyError(MmpError):
+    """The node carries live call legs and the policy says not to cut them."""
+
+
+class HealthGateError(MmpError):
+    """A health gate failed: a new alarm, or the database cluster not all up and in sync."""
+
+
+class LegsReader(Protocol):
+    node: str
+
+    def legs_active(self) -> int: ...
+
+
+class HealthReader(Protocol):
+    node: str
+
+    def alarms(self) -> list[dict[str, Any]]: ...
+
+    def database(self) -> dict[str, Any]: ...
+
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    on_active_calls: str = "wait"
+    max_active_legs: int = 0
+    calls_wait_timeout: float = 3600.0
+    calls_poll_interval: float = 15.0
+    on_calls_timeout: str = "fail"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> CallPolicy:
+        policy = cls(
+            on_active_calls=str(params.get("on_active_calls") or "wait"),
+            max_active_legs=int(params.get("max_active_legs") or 0),
+            calls_wait_timeout=float(params.get("calls_wait_timeout") or 0),
+            calls_poll_interval=float(params.get("calls_poll_interval") or 0),
+            on_calls_timeout=str(params.get("on_calls_timeout") or "fail"),
+        )
+        policy.validate()
+        return policy
+
+    def validate(self) -> None:
+        if self.on_active_calls not in ON_ACTIVE_CALLS:
+            raise MmpValidationError(
+                "on_active_calls must be one of %s, not %r" % (", ".join(ON_ACTIVE_CALLS), self.on_active_calls)
+            )
+        if self.max_active_legs < 0:
+            raise MmpValidationError("max_active_legs must be 0 or more (0: only an idle node is restarted)")
+        if self.on_active_calls == "wait" and self.calls_wait_timeout <= 0:
+            raise MmpValidationError("calls_wait_timeout must be more than 0 seconds with on_active_calls=wait")
+        if self.calls_poll_interval <= 0:
+            raise MmpValidationError("calls_poll_interval must be more than 0 seconds")
+        if self.on_calls_timeout not in ("fail", "skip"):
+            raise MmpValidationError("on_calls_timeout must be fail or skip, not %r" % self.on_calls_timeout)
+
+
+@dataclass
+class CallDecision:
+    """What the guard decided for one node, for the summary: ``proceed`` / ``skip`` / ``force``."""
+
+    node: str
+    decision: str
+    legs_at_decision: int | None
+    waited_s: float = 0.0
+    reason: str = ""
+    polls: int = 0
+
+    @property
+    def proceed(self) -> bool:
+        return self.decision in ("proceed", "force")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "decision": self.decision,
+            "legs_at_decision": self.legs_at_decision,
+            "waited_s": round(self.waited_s, 2),
+            "reason": self.reason,
+        }
+
+
+def _busy_error(node: str, legs: int, policy: CallPolicy, waited: float | None = None) -> CallsBusyError:
+    what = "still carries" if waited is not None else "carries"
+    waited_text = " after waiting %ds" % waited if waited is not None else ""
+    return CallsBusyError(
+        "%s %s %d active call leg(s) (more than max_active_legs=%d)%s: not restarting it, nothing was changed"
+        % (node, what, legs, policy.max_active_legs, waited_text),
+        node=node,
+        hint=(
+            "Run again when the meetings on %s have ended, or set on_active_calls=wait (calls_wait_timeout) to "
+            "wait for them, skip to leave this node for a later run, or force to cut them." % node
+        ),
+    )
+
+
+def decide(
+    api: LegsReader,
+    policy: CallPolicy,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CallDecision:
+    """Decide (waiting if the policy says so) whether the step that drops calls may run on ``api.node`` now.
+
+    Raises ``CallsBusyError`` when the step must not run and the run must stop (``fail``, or ``wait`` timing out
+    with ``on_calls_timeout=fail``); ``CmsApiError`` when the API cannot be read (never a blind restart), except
+    under ``force``.
+    """
+    node = api.node
+    if policy.on_active_calls == "force":
+        try:
+            legs: int | None = api.legs_active()
+        except CmsApiError:
+            legs = None  # force does not need the API; the summary shows the count as unknown
+        return CallDecision(node, "force", legs, reason="on_active_calls=force")
+    legs = api.legs_active()
+    if legs <= policy.max_active_legs:
+        return CallDecision(node, "proceed", legs, reason="idle" if legs == 0 else "within max_active_legs")
+    if policy.on_active_calls == "fail":
+        raise _busy_error(node, legs, policy)
+    if policy.on_active_calls == "skip":
+        return CallDecision(node, "skip", legs, reason="%d active call leg(s); left for a later run" % legs)
+    return _wait(api, policy, legs, progress, clock, sleep)
+
+
+def preview(api: LegsReader, policy: CallPolicy) -> CallDecision:
+    """Check mode: read the legs once and say what ``decide`` would do, without waiting or failing.
+
+    ``decision`` is ``proceed``, ``force``, or ``would_wait`` / ``would_fail`` / ``would_skip`` for a busy node.
+    """
+    if policy.on_active_calls == "force":
+        return decide(api, policy)
+    legs = api.legs_active()
+    if legs <= policy.max_active_legs:
+        return CallDecision(api.node, "proceed", legs, reason="idle" if legs == 0 else "within max_active_legs")
+    reason = "%d active call leg(s), more than max_active_legs=%d" % (legs, policy.max_active_legs)
+    if policy.on_active_calls == "wait":
+        reason += "; would wait up to %ds" % policy.calls_wait_timeout
+    return CallDecision(api.node, "would_%s" % policy.on_active_calls, legs, reason=reason)
+
+
+def _wait(
+    api: LegsReader,
+    policy: CallPolicy,
+    legs: int,
+    progress: Progress | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> CallDecision:
+    node = api.node
+    start = clock()
+    deadline = start + policy.calls_wait_timeout
+    polls = 1
+    last_error: CmsApiError | None = None
+    if progress:
+        progress(
+            "%s: %d active call leg(s); waiting up to %ds for them to end" % (node, legs, policy.calls_wait_timeout)
+        )
+    while True:
+        now = clock()
+        if now >= deadline:
+            break
+        sleep(min(policy.calls_poll_interval, max(0.0, deadline - now)))
+        polls += 1
+        try:
+            legs = api.legs_active()
+            last_error = None
+        except CmsApiAuthError:
+            raise
+        except CmsApiError as exc:
+            last_error = exc  # the API may blink; keep polling until the deadline
+            continue
+        if legs <= policy.max_active_legs:
+            waited = clock() - start
+            return CallDecision(node, "proceed", legs, waited, "waited for the calls to end", polls)
+        if progress:
+            progress("%s: %d active call leg(s) after %ds" % (node, legs, clock() - start))
+    waited = clock() - start
+    if last_error is not None:
+        raise last_error
+    if policy.on_calls_timeout == "skip":
+        reason = "%d active call leg(s) after waiting %ds; left for a later run" % (legs, waited)
+        return CallDecision(node, "skip", legs, waited, reason, polls)
+    raise _busy_error(node, legs, policy, waited)
+
+
+# ---- health gates ----------------------------------------------------------------------------------------------------
+@dataclass
+class Health:
+    """What the gates compare: alarm types active on the node, and its view of the database cluster."""
+
+    alarms: list[str] = field(default_factory=list)
+    database: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"alarms": list(self.alarms), "database": self.database}
+
+
+def read_health(api: HealthReader) -> Health:
+    return Health(sorted({str(a.get("type")) for a in api.alarms()}), api.database())
+
+
+def health_problems(before: Health, after: Health, database_in_sync: bool) -> list[str]:
+    """What is wrong with ``after`` compared with ``before`` (empty: healthy).
+
+    ``database_in_sync``: after a database rebuild, every database node must be ``up`` with ``syncBehind`` 0.
+    """
+    problems = ["new alarm %s" % kind for kind in after.alarms if kind not in before.alarms]
+    if database_in_sync:
+        nodes = after.database.get("nodes") or []
+        if not nodes:
+            problems.append("the database cluster lists no node")
+        for entry in nodes:
+            name = entry.get("hostname", "?")
+            if entry.get("up") is not True:
+                problems.append("database node %s is not up" % name)
+            elif entry.get("syncBehind") != 0:
+                problems.append("database node %s is %s bytes behind" % (name, entry.get("syncBehind")))
+    return problems
+
+
+def wait_healthy(
+    api: HealthReader,
+    before: Health,
+    database_in_sync: bool,
+    timeout: float,
+    poll_interval: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Health, float]:
+    """Poll until the node is healthy (the API back, no new alarm, the database in sync when asked); the health
+    and seconds waited.  Raises ``HealthGateError`` at the timeout, naming what is still wrong."""
+    start = clock()
+    problems: list[str] = []
+    while True:
+        try:
+            after = read_health(api)
+            problems = health_problems(before, after, database_in_sync)
+            if not problems:
+                return after, clock() - start
+        except CmsApiAuthError:
+            raise
+        except CmsApiError as exc:
+            problems = [exc.message]  # Web Admin restarting: the API comes back after it
+        if clock() - start >= timeout:
+            raise HealthGateError(
+                "%s is not healthy %ds after the change: %s" % (api.node, timeout, "; ".join(problems)),
+                node=api.node,
+                hint="The rollout stopped before the next node. Look at the node (alarms in Web Admin, "
+                "`database cluster status`), fix it, and run again.",
+            )
+        sleep(poll_interval)

@@ -1,0 +1,258 @@
+"""The node lock's decisions on a fake file store: content, expiry, the same run, other runs, races, release."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ansible_collections.cisco_cms.mmp.plugins.module_utils import _lock
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import LOCK_FILE, validate_file_name
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpCommandError, MmpValidationError
+
+T0 = datetime.datetime(2026, 12, 6, 20, 0, 0, tzinfo=datetime.UTC)
+ME = {"owner": "alice", "controller": "ctl-a", "pid": 4242}
+OTHER = {"owner": "bob", "controller": "awx-ee-7f9c", "pid": 77}
+
+
+class FakeStore:
+    """The SFTP operations the lock uses, with the semantics of an SFTP v3 server: rename never overwrites."""
+
+    name = "cms1"
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        # Called before each rename with (old, new): a test makes another run act at that instant.
+        self.before_rename: Callable[[str, str], None] | None = None
+
+    def _refuse(self, what: str, why: str) -> MmpCommandError:
+        return MmpCommandError("%s failed on cms1: %s" % (what, why), node="cms1", command=what)
+
+    def exists(self, name: str) -> bool:
+        return name in self.files
+
+    def download(self, name: str) -> bytes:
+        if name not in self.files:
+            raise self._refuse("sftp get " + name, "No such file")
+        return self.files[name]
+
+    def upload(self, name: str, data: bytes) -> str:
+        self.files[name] = data
+        return "sha"
+
+    def rename(self, old: str, new: str) -> None:
+        if self.before_rename is not None:
+            hook, self.before_rename = self.before_rename, None
+            hook(old, new)
+        if old not in self.files:
+            raise self._refuse("sftp rename %s %s" % (old, new), "No such file")
+        if new in self.files:
+            raise self._refuse("sftp rename %s %s" % (old, new), "Failure")
+        self.files[new] = self.files.pop(old)
+
+    def remove(self, name: str) -> None:
+        if name not in self.files:
+            raise self._refuse("sftp rm " + name, "No such file")
+        del self.files[name]
+
+    def holder(self) -> dict[str, object]:
+        return json.loads(self.files[LOCK_FILE])
+
+
+def take(store: FakeStore, run_id: str = "run-a", *, at: datetime.datetime = T0, who: dict = ME, **kwargs: Any) -> Any:
+    return _lock.acquire(store, run_id, kwargs.pop("purpose", "service_certs webadmin"), now=at, identity=who, **kwargs)
+
+
+def test_a_free_node_is_locked_with_owner_run_controller_pid_purpose_start_and_expiry() -> None:
+    store = FakeStore()
+    result = take(store, ttl=600)
+    assert result["changed"] and not result["refreshed"] and result["taken_over"] is None
+    assert result["previous"] is None and result["warnings"] == []
+    assert store.holder() == {
+        "owner": "alice",
+        "run_id": "run-a",
+        "controller": "ctl-a",
+        "pid": 4242,
+        "purpose": "service_certs webadmin",
+        "started": "2026-12-06T20:00:00Z",
+        "expires": "2026-12-06T20:10:00Z",
+    }
+    assert result["lock"] == store.holder()
+    assert list(store.files) == [LOCK_FILE]  # no temporary file left behind
+
+
+def test_the_same_run_taking_the_lock_again_refreshes_the_expiry_and_keeps_the_start() -> None:
+    store = FakeStore()
+    take(store, ttl=600)
+    later = T0 + datetime.timedelta(minutes=9)
+    result = take(store, at=later, ttl=600)
+    assert result["refreshed"] and result["taken_over"] is None and result["warnings"] == []
+    assert result["previous"]["expires"] == "2026-12-06T20:10:00Z"
+    assert store.holder()["started"] == "2026-12-06T20:00:00Z"
+    assert store.holder()["expires"] == "2026-12-06T20:19:00Z"
+    assert list(store.files) == [LOCK_FILE]
+
+
+def test_another_runs_live_lock_refuses_naming_holder_since_until_and_how_to_break_it() -> None:
+    store = FakeStore()
+    take(store, "run-a", ttl=3600)
+    before = dict(store.files)
+    with pytest.raises(_lock.MmpLockHeld) as caught:
+        take(store, "run-b", at=T0 + datetime.timedelta(minutes=5), who=OTHER)
+    message = caught.value.full_message()
+    for part in ("cms1", "run run-a", "service_certs webadmin", "alice", "ctl-a", "pid 4242"):
+        assert part in message
+    assert "since 2026-12-06T20:00:00Z" in message and "until 2026-12-06T21:00:00Z" in message
+    assert "break_lock: true" in message and "service_certs_break_lock" in message
+    assert "Nothing was changed" in message
+    assert caught.value.to_fail_kwargs()["holder"]["run_id"] == "run-a"
+    assert store.files == before
+
+
+def test_an_expired_lock_is_taken_over_with_a_warning_naming_the_dead_run() -> None:
+    store = FakeStore()
+    take(store, "run-a", ttl=60)
+    result = take(store, "run-b", at=T0 + datetime.timedelta(seconds=60), who=OTHER, purpose="db_cluster_rebuild")
+    assert result["taken_over"]["run_id"] == "run-a" and not result["refreshed"]
+    assert len(result["warnings"]) == 1
+    assert "run run-a" in result["warnings"][0] and "expired at 2026-12-06T20:01:00Z" in result["warnings"][0]
+    assert store.holder()["run_id"] == "run-b" and store.holder()["owner"] == "bob"
+    assert list(store.files) == [LOCK_FILE]
+
+
+def test_break_lock_takes_over_a_live_lock_with_a_warning() -> None:
+    store = FakeStore()
+    take(store, "run-a")
+    result = take(store, "run-b", who=OTHER, break_lock=True)
+    assert result["taken_over"]["run_id"] == "run-a"
+    assert "broken on request" in result["warnings"][0]
+    assert store.holder()["run_id"] == "run-b"
+
+
+def test_an_unreadable_lock_file_is_held_until_broken() -> None:
+    store = FakeStore()
+    store.files[LOCK_FILE] = b"not json\n"
+    with pytest.raises(_lock.MmpLockHeld, match="unreadable lock file"):
+        take(store)
+    result = take(store, break_lock=True)
+    assert result["taken_over"] == {"unreadable": True}
+    assert store.holder()["run_id"] == "run-a"
+
+
+def test_check_mode_reads_and_reports_but_writes_nothing() -> None:
+    store = FakeStore()
+    result = take(store, check_mode=True)
+    assert result["changed"] and result["lock"]["run_id"] == "run-a"
+    assert store.files == {}
+    take(store, "run-a")
+    with pytest.raises(_lock.MmpLockHeld):
+        take(store, "run-b", check_mode=True)  # the real run would be refused: so is its prediction
+
+
+def test_two_runs_racing_for_a_free_node_one_wins_and_the_loser_names_the_winner() -> None:
+    store = FakeStore()
+
+    def other_run_wins(old: str, new: str) -> None:
+        take(store, "run-b", who=OTHER)  # run-b renames its lock into place first
+
+    store.before_rename = other_run_wins
+    with pytest.raises(_lock.MmpLockHeld, match="run run-b"):
+        take(store, "run-a")
+    assert store.holder()["run_id"] == "run-b"
+    assert list(store.files) == [LOCK_FILE]  # the loser's temporary file is gone
+
+
+def test_a_lock_replaced_between_the_read_and_the_takeover_is_put_back_untouched() -> None:
+    store = FakeStore()
+    take(store, "run-a", ttl=60)
+    late = T0 + datetime.timedelta(seconds=61)
+
+    def run_c_takes_over_first(old: str, new: str) -> None:
+        take(store, "run-c", at=late, who=OTHER)
+
+    # run-b's upload of its new lock comes first, then the rename aside: run-c gets in just before it.
+    store.before_rename = run_c_takes_over_first
+    with pytest.raises(_lock.MmpLockHeld, match="run run-c"):
+        take(store, "run-b", at=late)
+    assert store.holder()["run_id"] == "run-c"
+    assert list(store.files) == [LOCK_FILE]
+
+
+def test_release_removes_the_lock_this_run_holds() -> None:
+    store = FakeStore()
+    take(store, "run-a")
+    result = _lock.release(store, "run-a")
+    assert result["changed"] and result["released"] and result["holder"]["run_id"] == "run-a"
+    assert store.files == {}
+
+
+def test_release_by_another_run_leaves_the_lock_and_warns() -> None:
+    store = FakeStore()
+    take(store, "run-a")
+    result = _lock.release(store, "run-b")
+    assert not result["changed"] and not result["released"]
+    assert "held by another run" in result["warnings"][0] and "run run-a" in result["warnings"][0]
+    assert store.holder()["run_id"] == "run-a"
+
+
+def test_release_with_break_lock_removes_another_runs_lock() -> None:
+    store = FakeStore()
+    take(store, "run-a")
+    result = _lock.release(store, "run-b", break_lock=True)
+    assert result["released"] and "broke the lock" in result["warnings"][0]
+    assert store.files == {}
+
+
+def test_release_of_a_free_node_and_release_in_check_mode_change_nothing() -> None:
+    store = FakeStore()
+    assert _lock.release(store, "run-a") == {"changed": False, "released": False, "holder": None, "warnings": []}
+    take(store, "run-a")
+    result = _lock.release(store, "run-a", check_mode=True)
+    assert result["changed"] and result["released"] and LOCK_FILE in store.files
+
+
+def test_release_does_not_remove_a_lock_another_run_took_meanwhile() -> None:
+    store = FakeStore()
+    take(store, "run-a", ttl=60)
+    late = T0 + datetime.timedelta(seconds=61)
+
+    def run_b_takes_over(old: str, new: str) -> None:
+        take(store, "run-b", at=late, who=OTHER)
+
+    store.before_rename = run_b_takes_over
+    with pytest.raises(_lock.MmpLockHeld, match="run run-b"):
+        _lock.release(store, "run-a")
+    assert store.holder()["run_id"] == "run-b"
+
+
+@pytest.mark.parametrize(
+    ("run_id", "ttl", "problem"),
+    [
+        ("", 60, "run_id is empty"),
+        ("a\nb", 60, "run_id must be one line"),
+        ("x" * 201, 60, "at most 200"),
+        ("run-a", 0, "ttl is 0"),
+        ("run-a", -5, "ttl is -5"),
+        ("run-a", _lock.MAX_TTL + 1, "at most 86400"),
+    ],
+)
+def test_bad_run_id_or_ttl_is_refused_before_anything_is_sent(run_id: str, ttl: int, problem: str) -> None:
+    store = FakeStore()
+    with pytest.raises(MmpValidationError, match=problem):
+        take(store, run_id, ttl=ttl)
+    assert store.files == {}
+
+
+def test_a_lock_file_name_is_refused_as_a_certificate_or_key_name() -> None:
+    for name in (LOCK_FILE, LOCK_FILE + ".1a2b.new"):
+        with pytest.raises(MmpValidationError, match="node lock"):
+            validate_file_name(name, "cert")
+    assert validate_file_name("cisco_cms_mmp.cer", "cert") == "cisco_cms_mmp.cer"
+
+
+def test_controller_identity_names_a_user_a_host_and_a_process() -> None:
+    who = _lock.controller_identity()
+    assert who["owner"] and who["controller"] and isinstance(who["pid"], int)
