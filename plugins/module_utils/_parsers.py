@@ -128,6 +128,15 @@ def _file_value(value: str | None) -> str | None:
     return value.strip()
 
 
+# Status fields that hold one TCP port: returned as numbers (``TLS port : 447`` [H] S6 is 447, not "447").
+_PORT_FIELDS = ("tls_port", "listen_port")
+
+
+def _port_value(value: str | None) -> int | None:
+    text = _file_value(value)
+    return int(text) if text is not None and text.isdigit() else None
+
+
 def _list_value(value: str | list[str] | None) -> list[str]:
     if value is None:
         return []
@@ -461,7 +470,9 @@ def parse_service_status(service: str, text: str) -> dict[str, Any]:
     ``key``, ``cert``, ``bundle`` (``None`` for ``none`` or an absent line), ``listen`` (list), ``raw`` (the label
     dict).  Per service, the other fields of ``SERVICES[service].labels`` (webbridge3: ``https_key``,
     ``https_cert``, ``c2w_key``, ``c2w_cert``, ``c2w_trust``, ``https_listen``, ``c2w_listen``; turn:
-    ``tls_port``; webadmin: ``listen_interface``, ``listen_port``, ``state``...).  Passwords and shared secrets
+    ``tls_port``; webadmin: ``listen_interface``, ``listen_port``, ``state``...; callbridge: every trust store,
+    ``c2w_trust``, ``cluster_trust``, ``branding_trust``, ``ucm_trust``, ``imps_trust``, and the booleans
+    ``ucm_verify``, ``imps_verify``).  Ports (``tls_port``, ``listen_port``) are integers.  Passwords and shared secrets
     (``turn`` prints its password in clear [H]) are dropped from every field, ``raw`` included.
     """
     svc = get_service(service)
@@ -490,8 +501,10 @@ def parse_service_status(service: str, text: str) -> dict[str, Any]:
         value = values.get(name)
         if name in svc.list_fields:
             result[name] = _list_value(value)
-        elif name in ("enabled", "http_redirect"):
+        elif name in ("enabled", "http_redirect") or name in svc.flag_fields:
             result[name] = _bool_word(value if isinstance(value, str) else None)
+        elif name in _PORT_FIELDS:
+            result[name] = _port_value(value if isinstance(value, str) else None)
         elif isinstance(value, list):
             result[name] = [_file_value(v) for v in value]
         else:

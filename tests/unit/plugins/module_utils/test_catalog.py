@@ -73,7 +73,18 @@ def test_each_part_names_its_files_as_the_status_shows_them() -> None:
     assert https.files(status) == {"key": "a.key", "cert": "a.cer", "bundle": None}
     assert c2w.files(status) == {"key": "c.key", "cert": "c.cer", "bundle": None}
     assert cat.SERVICES["webbridge3"].file_fields == ("https_key", "https_cert", "c2w_key", "c2w_cert", "c2w_trust")
-    assert cat.SERVICES["callbridge"].file_fields == ("key", "cert", "bundle", "c2w_trust", "cluster_trust")
+    # Every trusted-certificate line of the Call Bridge status names a file in use (S6: C2W, cluster, branding,
+    # UCM, IM&P).
+    assert cat.SERVICES["callbridge"].file_fields == (
+        "key",
+        "cert",
+        "bundle",
+        "c2w_trust",
+        "cluster_trust",
+        "branding_trust",
+        "ucm_trust",
+        "imps_trust",
+    )
 
 
 @pytest.mark.parametrize(

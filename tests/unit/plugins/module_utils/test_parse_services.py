@@ -17,6 +17,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
     parse_status_block,
     redact_secrets,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._usage import service_files
 
 # [H] S7 (CMS 3.9): callbridge with a bundle; the three padding groups of S6 kept.
 CALLBRIDGE_WITH_BUNDLE = """\
@@ -126,6 +127,36 @@ def test_webadmin_status(transcript: Callable[[str], str], variant: Callable[[st
     assert status["http_redirect"] is False
     assert status["state"] == "webadmin running"
     assert status["raw"]["TLS listening port"] == "443"
+    assert status["listen_port"] == 443  # a number, as the raw label dict keeps the printed text
+
+
+def test_every_trusted_certificate_line_of_the_callbridge_status_is_read(
+    transcript: Callable[[str], str], variant: Callable[[str], str]
+) -> None:
+    # S6 prints five trust lines (C2W, cluster, branding, UCM, IM&P) and two verification modes.
+    status = parse_service_status("callbridge", variant(transcript("callbridge_status_s6.txt")))
+    assert status["c2w_trust"] == "cmsedge-fullchain.cer"
+    for field in ("cluster_trust", "branding_trust", "ucm_trust", "imps_trust"):
+        assert status[field] is None  # `none` [H]
+    assert status["ucm_verify"] is False and status["imps_verify"] is False  # `disabled` [H]
+
+
+def test_files_named_only_in_a_callbridge_trust_line_are_its_files() -> None:
+    text = (
+        "UCM trusted certs         : ucm-bundle.cer\n"
+        "UCM verification mode     : enabled\n"
+        "IMPS trusted certs        : imps-bundle.cer\n"
+        "Callbridge trust branding certs     : brand.cer\n"
+        "Callbridge cluster trusted certs    : peers.cer\n"
+    )
+    status = parse_service_status("callbridge", text)
+    assert status["ucm_verify"] is True and status["imps_verify"] is None
+    assert service_files(status) == {
+        "cluster_trust": "peers.cer",
+        "branding_trust": "brand.cer",
+        "ucm_trust": "ucm-bundle.cer",
+        "imps_trust": "imps-bundle.cer",
+    }
 
 
 def test_callbridge_has_no_enabled_line(transcript: Callable[[str], str], variant: Callable[[str], str]) -> None:
@@ -153,7 +184,7 @@ def test_turn_status_never_returns_the_password(
     assert status["key"] == "edge.key"
     assert status["cert"] == "cmsedge-fullchain.cer"
     assert status["bundle"] is None
-    assert status["tls_port"] == "447"
+    assert status["tls_port"] == 447
     assert status["listen"] == ["a", "b"]
     assert "Password" not in status["raw"]
     assert "Shared secret" not in status["raw"]
