@@ -79,7 +79,7 @@ class Trust:
     """A trust store of a service: the command words that set it, the releases that have it, its status field.
 
     ``words`` follow the service's name: ``callbridge trust cluster <bundle>``.  ``option`` is the cms_service_certs
-    option that names its file (``None``: not managed by that module yet).  ``verify_field``/``verify_words``: the
+    option that names its file (``""``: not managed by that module yet).  ``verify_field``/``verify_words``: the
     status field of its verification mode and the words that set it (``callbridge ucm verify enable|disable``).
     ``clear`` is the word that empties it, when the MMP has one.  ``mark`` is how sure the command's shape is
     (docs/dev/mmp_reference.md#trust-stores).
@@ -88,10 +88,10 @@ class Trust:
     words: tuple[str, ...]
     majors: tuple[int, ...]
     field: str = "c2w_trust"
-    option: str | None = "c2w_trust"
+    option: str = "c2w_trust"
     verify_field: str | None = None
     verify_words: tuple[str, ...] = ()
-    clear: str | None = None
+    clear: str | None = "none"  # [GUESS] every status prints `none` for an empty store [H]
     mark: str = "H"
 
     @property
@@ -250,13 +250,13 @@ SERVICES: dict[str, Service] = {
         trusts=(
             _CALLBRIDGE_C2W,
             # [H] S21: `callbridge trust cluster <bundle>`, the peer Call Bridges of a Call Bridge cluster; its
-            # status line [H] S6 (2.x: [GUESS] the same line); `none` clears it [GUESS].
-            Trust(("trust", "cluster"), (2, 3), "cluster_trust", None, clear="none"),
+            # status line [H] S6 (2.x: [GUESS] the same line).
+            Trust(("trust", "cluster"), (2, 3), "cluster_trust", ""),
             # [H] S6 status line `Callbridge trust branding certs`; the command [M] by the line's wording.
-            Trust(("trust", "branding"), (3,), "branding_trust", None, clear="none", mark="M"),
+            Trust(("trust", "branding"), (3,), "branding_trust", "", mark="M"),
             # [H] S12 (CMS 3.8): `callbridge ucm certs <bundle>`, `callbridge ucm verify enable|disable`.
-            Trust(("ucm", "certs"), (3,), "ucm_trust", None, "ucm_verify", ("ucm", "verify")),
-            Trust(("imps", "certs"), (3,), "imps_trust", None, "imps_verify", ("imps", "verify")),
+            Trust(("ucm", "certs"), (3,), "ucm_trust", "", "ucm_verify", ("ucm", "verify")),
+            Trust(("imps", "certs"), (3,), "imps_trust", "", "imps_verify", ("imps", "verify")),
         ),
         flag_fields=("ucm_verify", "imps_verify"),
         list_fields=("listen",),
@@ -278,7 +278,7 @@ SERVICES: dict[str, Service] = {
         lifecycle=("enable", "disable"),
         parts=(Part(port_field="listen"),),
         # [H] S10/S31: `webbridge trust <bundle>`, the Call Bridge certificate itself.
-        trusts=(Trust(("trust",), (2,), "trust", None),),
+        trusts=(Trust(("trust",), (2,), "trust", ""),),
         list_fields=("listen",),
         status_guessed=True,
         absent_hint="CMS 3.0 removed it; on 3.x use webbridge3",
@@ -352,6 +352,46 @@ SERVICES: dict[str, Service] = {
         cluster_identity=True,
     ),
 }
+
+
+@dataclass(frozen=True)
+class TlsService:
+    """A ``tls <name>`` setting: the trust store and peer verification of one kind of TLS link the node makes or
+    takes, apart from the service blocks (``tls sip trust ROOTCA.cer``, ``tls sip verify enable`` [H] S8).
+
+    ``mark`` says how sure its existence is (docs/dev/mmp_reference.md#trust-stores).
+    """
+
+    name: str
+    majors: tuple[int, ...] = (2, 3)
+    mark: str = "GUESS"
+
+
+TLS_SERVICES: dict[str, TlsService] = {
+    "sip": TlsService("sip", mark="H"),  # [H] S8: `tls sip trust <bundle>`, `tls sip verify enable`
+    # [GUESS] the other links the node verifies by a CA bundle: the LDAP directory, the database cluster's client
+    # and server sides, and Web Admin's outgoing connections (CDR receivers, Meeting Management).
+    "ldap": TlsService("ldap"),
+    "dbclient": TlsService("dbclient"),
+    "dbserver": TlsService("dbserver"),
+    "webadmin": TlsService("webadmin"),
+}
+# [H] S8 `verify enable`; [GUESS] `disable` and `ocsp` (verification plus revocation checks by OCSP).
+TLS_VERIFY_MODES = ("enable", "disable", "ocsp")
+# [GUESS] The status block of `tls <name>`: no transcript shows it; the first label present wins.
+TLS_LABELS: dict[str, tuple[str, ...]] = {
+    "trust": ("Trust bundle", "Trusted certs", "CA Bundle file"),
+    "verify": ("Verification", "Verification mode", "Verify"),
+}
+# The word that empties a trust store [GUESS]: the statuses print `none` for an empty one [H].
+TRUST_CLEAR = "none"
+
+
+def get_tls_service(name: object) -> TlsService:
+    if not isinstance(name, str) or name not in TLS_SERVICES:
+        raise MmpValidationError("tls service %r is not one of %s" % (name, ", ".join(TLS_SERVICES)))
+    return TLS_SERVICES[name]
+
 
 # The database cluster's certificates as `database cluster status` names them: a server and a client pair, each
 # verified against the cluster's CA certificate.  It is not a service (no status block, no certs command of its

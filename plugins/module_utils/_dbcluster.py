@@ -50,7 +50,11 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import (
     sha256_hex,
     write_private_file,
 )
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import parse_db_cluster_status, to_iso_utc
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
+    db_cluster_member,
+    parse_db_cluster_status,
+    to_iso_utc,
+)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._runner import SessionRunner, require_libraries
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import expects_confirmation
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
@@ -130,7 +134,7 @@ def observe(status: dict[str, Any]) -> dict[str, Any]:
     certs = status.get("certificates") or {}
     return {
         "state": state,
-        "enabled": state in ENABLED_STATES or (state == "error" and is_member(status)),
+        "enabled": state in ENABLED_STATES or (state == "error" and db_cluster_member(status)),
         "healthy": healthy,
         "transition": status.get("transition"),
         "primary_address": in_use,
@@ -143,18 +147,6 @@ def observe(status: dict[str, Any]) -> dict[str, Any]:
         "last_command": status.get("last_command"),
         "error": status.get("error"),
     }
-
-
-def is_member(status: dict[str, Any]) -> bool:
-    """Whether the status shows this node inside a cluster, whatever its status word says.
-
-    [M] TN 210530 shows ``Status : Error`` above a full membership (the primary connected, ``Node in use``, this
-    node ``(me)`` as a replica in sync): a failed ``upgrade_schema`` leaves the cluster formed.  Clustering is then
-    still enabled, and certificates cannot change until the node is removed [H].  A ``(me)`` line that is connected
-    or names a role is membership; a ``Node in use`` alone is not (a Disabled node prints ``Node in use : None``).
-    """
-    me = next((n for n in status.get("nodes") or [] if n.get("me")), None)
-    return bool(me and (me.get("connected") or me.get("role")))
 
 
 def read_status(session: Any) -> tuple[dict[str, Any], str]:
