@@ -143,7 +143,11 @@ verify:
   type: list
   elements: dict
 services:
-  description: Parsed status of every service the node has. Passwords are left out.
+  description:
+    - Parsed status of every service the node has. Passwords are left out.
+    - Every trust store a status shows is a field naming its file (callbridge C(c2w_trust), C(cluster_trust),
+      C(branding_trust), C(ucm_trust), C(imps_trust); webbridge3 C(c2w_trust)), with the booleans C(ucm_verify)
+      and C(imps_verify). Ports are numbers (turn C(tls_port), webadmin C(listen_port)).
   returned: always
   type: dict
 database_cluster:
