@@ -31,7 +31,7 @@ description:
     node in the C(Error) state outside any cluster (a failed join) may join or connect again with the certificates
     it has.
   - The module refuses to C(initialize), C(join) or C(connect) onto certificate files the status marks
-    C((expired)): the nodes could not talk to each other. Give new certificate files (the C(db_cluster_rebuild)
+    C((expired)), because the nodes could not talk to each other. Give new certificate files (the C(db_cluster_rebuild)
     role makes them), and nothing changes before that.
   - Before C(database cluster certs), the files are checked on the controller, unless O(validate_certs=false).
     They must be present and readable, each key must match its certificate, both certificates must chain to the CA

@@ -166,8 +166,8 @@ tls:
 files_in_use:
   description:
     - File name to the services (and roles) using it. Every file a status names is here, trust stores included
-      (C(callbridge cluster_trust), C(callbridge ucm_trust), C(callbridge imps_trust), C(tls sip trust)...): a
-      file named only in a trust line is in use.
+      (C(callbridge cluster_trust), C(callbridge ucm_trust), C(callbridge imps_trust), C(tls sip trust)...), so
+      a file named only in a trust line is in use.
   returned: always
   type: dict
   sample: {"webadmin.key": ["webadmin key"], "ROOTCA.cer": ["tls sip trust"]}
