@@ -20,7 +20,13 @@ import ipaddress
 import re
 import unicodedata
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import get_service, services_taking
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import (
+    TLS_VERIFY_MODES,
+    TRUST_CLEAR,
+    get_service,
+    get_tls_service,
+    services_taking,
+)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -508,6 +514,51 @@ def c2w_trust(service: str, bundle_file: str) -> str:
             % (_show(service), " and ".join(services_taking("c2w_trust")))
         )
     return _join(service, *trust.words, validate_file_name(bundle_file, trust.option))
+
+
+def trust_store(service: str, store: str, bundle_file: str | None) -> str:
+    """The command that sets (``bundle_file``) or empties (``None``) the trust store ``store`` of ``service``:
+    ``callbridge trust cluster peers.cer``, ``callbridge ucm certs cucm-tomcat.cer`` [H, S12],
+    ``callbridge trust branding none`` (docs/dev/mmp_reference.md#trust-stores)."""
+    svc = get_service(service)
+    try:
+        trust = svc.trust(store)
+    except KeyError:
+        raise MmpValidationError(
+            "%s has no trust store %s (it has %s)" % (svc.name, _show(store), ", ".join(t.name for t in svc.trusts))
+        ) from None
+    if bundle_file is None:
+        if trust.clear is None:
+            raise MmpValidationError("%s's %s trust store cannot be emptied from the MMP" % (svc.name, trust.name))
+        return _join(svc.name, *trust.words, trust.clear)
+    return _join(svc.name, *trust.words, validate_file_name(bundle_file, "%s trust bundle" % trust.name))
+
+
+def trust_verify(service: str, store: str, enabled: bool) -> str:
+    """``callbridge ucm verify enable|disable`` [H, S12]: whether the service checks the peer against the store."""
+    svc = get_service(service)
+    trust = next((t for t in svc.trusts if t.name == store and t.verify_words), None)
+    if trust is None:
+        raise MmpValidationError("%s's %s trust store has no verification mode" % (svc.name, _show(store)))
+    return _join(svc.name, *trust.verify_words, "enable" if enabled else "disable")
+
+
+def tls_status(name: str) -> str:
+    """``tls <name>`` alone: its trust store and verification mode ([GUESS] shape)."""
+    return _join("tls", get_tls_service(name).name)
+
+
+def tls_trust(name: str, bundle_file: str | None) -> str:
+    """``tls sip trust ROOTCA.cer`` [H, S8]; ``None`` empties it (``none`` [GUESS])."""
+    bundle = TRUST_CLEAR if bundle_file is None else validate_file_name(bundle_file, "tls %s trust bundle" % name)
+    return _join("tls", get_tls_service(name).name, "trust", bundle)
+
+
+def tls_verify(name: str, mode: str) -> str:
+    """``tls sip verify enable`` [H, S8]; ``disable`` and ``ocsp`` [GUESS]."""
+    if mode not in TLS_VERIFY_MODES:
+        raise MmpValidationError("tls verify mode %s is not one of %s" % (_show(mode), ", ".join(TLS_VERIFY_MODES)))
+    return _join("tls", get_tls_service(name).name, "verify", mode)
 
 
 def outage_sequence(service: str, certs_commands: list[str]) -> list[str]:

@@ -19,7 +19,7 @@ import ipaddress
 import re
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import get_service
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import TLS_LABELS, get_service, get_tls_service
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpParseError
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import ERROR_RE, output_lines, strip_ansi
 
@@ -126,6 +126,15 @@ def _file_value(value: str | None) -> str | None:
     if value is None or value.strip().lower() in _NONE_VALUES:
         return None
     return value.strip()
+
+
+# Status fields that hold one TCP port: returned as numbers (``TLS port : 447`` [H] S6 is 447, not "447").
+_PORT_FIELDS = ("tls_port", "listen_port")
+
+
+def _port_value(value: str | None) -> int | None:
+    text = _file_value(value)
+    return int(text) if text is not None and text.isdigit() else None
 
 
 def _list_value(value: str | list[str] | None) -> list[str]:
@@ -461,7 +470,9 @@ def parse_service_status(service: str, text: str) -> dict[str, Any]:
     ``key``, ``cert``, ``bundle`` (``None`` for ``none`` or an absent line), ``listen`` (list), ``raw`` (the label
     dict).  Per service, the other fields of ``SERVICES[service].labels`` (webbridge3: ``https_key``,
     ``https_cert``, ``c2w_key``, ``c2w_cert``, ``c2w_trust``, ``https_listen``, ``c2w_listen``; turn:
-    ``tls_port``; webadmin: ``listen_interface``, ``listen_port``, ``state``...).  Passwords and shared secrets
+    ``tls_port``; webadmin: ``listen_interface``, ``listen_port``, ``state``...; callbridge: every trust store,
+    ``c2w_trust``, ``cluster_trust``, ``branding_trust``, ``ucm_trust``, ``imps_trust``, and the booleans
+    ``ucm_verify``, ``imps_verify``).  Ports (``tls_port``, ``listen_port``) are integers.  Passwords and shared secrets
     (``turn`` prints its password in clear [H]) are dropped from every field, ``raw`` included.
     """
     svc = get_service(service)
@@ -490,8 +501,10 @@ def parse_service_status(service: str, text: str) -> dict[str, Any]:
         value = values.get(name)
         if name in svc.list_fields:
             result[name] = _list_value(value)
-        elif name in ("enabled", "http_redirect"):
+        elif name in ("enabled", "http_redirect") or name in svc.flag_fields:
             result[name] = _bool_word(value if isinstance(value, str) else None)
+        elif name in _PORT_FIELDS:
+            result[name] = _port_value(value if isinstance(value, str) else None)
         elif isinstance(value, list):
             result[name] = [_file_value(v) for v in value]
         else:
@@ -510,6 +523,45 @@ def parse_service_status(service: str, text: str) -> dict[str, Any]:
         result["listen"] = ["%s:%s" % (iface, port) if port else iface] if iface else []
     result["raw"] = raw
     return result
+
+
+def parse_tls_status(name: str, text: str) -> dict[str, Any]:
+    """``tls <name>`` alone: ``{tls, trust, verify, known}`` ([GUESS] shape, docs/dev/mmp_reference.md#trust-stores).
+
+    ``trust`` is the bundle file (``None`` for ``none``), ``verify`` the mode word (``enabled``, ``disabled``,
+    ``ocsp``).  As for every [GUESS] shape, output that does not look like it is "unknown" (``known: False``, both
+    values ``None``), never an error of the node.
+    """
+    service = get_tls_service(name)
+    result: dict[str, Any] = {"tls": service.name, "trust": None, "verify": None, "known": False}
+    try:
+        block = parse_status_block(text)
+    except MmpParseError:
+        return result
+    by_key = {_label_key(label): value for label, value in block.items() if isinstance(value, str)}
+    for field, labels in TLS_LABELS.items():
+        value = next((by_key[_label_key(label)] for label in labels if _label_key(label) in by_key), None)
+        if value is None:
+            continue
+        result["known"] = True
+        if field == "trust":
+            result["trust"] = _file_value(value)
+        else:
+            word = value.strip().lower()
+            result["verify"] = {"true": "enabled", "false": "disabled"}.get(word, word)
+    return result
+
+
+def db_cluster_member(status: dict[str, Any]) -> bool:
+    """Whether a parsed ``database cluster status`` shows this node inside a cluster, whatever its status word.
+
+    [M] TN 210530 shows ``Status : Error`` above a full membership (the primary connected, ``Node in use``, this
+    node ``(me)`` as a replica in sync): a failed ``upgrade_schema`` leaves the cluster formed.  Clustering is then
+    still enabled, and certificates cannot change until the node is removed [H].  A ``(me)`` line that is connected
+    or names a role is membership; a ``Node in use`` alone is not (a Disabled node prints ``Node in use : None``).
+    """
+    me = next((n for n in status.get("nodes") or [] if n.get("me")), None)
+    return bool(me and (me.get("connected") or me.get("role")))
 
 
 def redact_secrets(text: str) -> str:

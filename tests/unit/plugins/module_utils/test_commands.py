@@ -477,3 +477,49 @@ def test_backup_commands() -> None:
         cmd.backup_snapshot("before renewal")
     with pytest.raises(MmpValidationError):
         cmd.backup_rollback("../x.bak")
+
+
+@pytest.mark.parametrize(
+    ("service", "store", "bundle", "command"),
+    [
+        ("callbridge", "c2w", "edge.cer", "callbridge trust c2w edge.cer"),
+        ("callbridge", "cluster", "peers.cer", "callbridge trust cluster peers.cer"),
+        ("callbridge", "cluster", None, "callbridge trust cluster none"),
+        ("callbridge", "branding", "brand.cer", "callbridge trust branding brand.cer"),
+        ("callbridge", "ucm", "cucmtomcat.cer", "callbridge ucm certs cucmtomcat.cer"),
+        ("callbridge", "imps", "impcup.cer", "callbridge imps certs impcup.cer"),
+        ("webbridge3", "c2w", "core.cer", "webbridge3 c2w trust core.cer"),
+        ("webbridge", "trust", "cb.cer", "webbridge trust cb.cer"),
+    ],
+)
+def test_every_trust_store_has_its_command(service: str, store: str, bundle: str | None, command: str) -> None:
+    assert cmd.trust_store(service, store, bundle) == command
+
+
+def test_verification_modes_of_the_ucm_and_imps_stores() -> None:
+    assert cmd.trust_verify("callbridge", "ucm", True) == "callbridge ucm verify enable"
+    assert cmd.trust_verify("callbridge", "imps", False) == "callbridge imps verify disable"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: cmd.trust_store("webadmin", "c2w", "a.cer"), "webadmin has no trust store 'c2w'"),
+        (lambda: cmd.trust_store("callbridge", "ucm", "a b.cer"), "ucm trust bundle"),
+        (lambda: cmd.trust_verify("callbridge", "cluster", True), "has no verification mode"),
+        (lambda: cmd.tls_trust("smtp", "a.cer"), "tls service 'smtp' is not one of sip"),
+        (lambda: cmd.tls_trust("sip", "../a.cer"), "tls sip trust bundle"),
+        (lambda: cmd.tls_verify("sip", "on"), "tls verify mode 'on' is not one of enable, disable, ocsp"),
+    ],
+)
+def test_trust_commands_refuse_bad_input_before_anything_runs(call: object, message: str) -> None:
+    with pytest.raises(MmpValidationError, match=re.escape(message)):
+        call()  # type: ignore[operator]
+
+
+def test_tls_commands_as_cisco_writes_them() -> None:
+    # TN 217320 (S8): `tls sip trust ROOTCA.cer`, `tls sip verify enable`.
+    assert cmd.tls_trust("sip", "ROOTCA.cer") == "tls sip trust ROOTCA.cer"
+    assert cmd.tls_verify("sip", "enable") == "tls sip verify enable"
+    assert cmd.tls_trust("ldap", None) == "tls ldap trust none"
+    assert cmd.tls_status("dbclient") == "tls dbclient"
