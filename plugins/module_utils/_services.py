@@ -106,6 +106,8 @@ TLS_HANDSHAKE_TIMEOUT = 10.0
 TLS_RETRY_INTERVAL = 1.0
 # The rollback's reconnect waits between tries: 1 s, doubling, at most this long, until reconnect_timeout.
 RECONNECT_MAX_INTERVAL = 10.0
+# RSA keys under 2048 bits are refused by browsers and by current CMS peers alike.
+MIN_RSA_BITS = 2048
 PRIVATE_KEY_MARKER = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 
 
@@ -618,6 +620,7 @@ class ServiceCertificates:
                 "CSR was made with"
                 % (where, m.key.shown(), m.cert.shown(), public_key_sha256(m.key_obj), info["public_key_sha256"])
             )
+        problems += self._leaf_kind_problems(where, m, info)
         if info["expired"]:
             problems.append("%scertificate %s expired on %s" % (where, m.cert.shown(), info["not_after"]))
         elif info["not_yet_valid"]:
@@ -655,6 +658,27 @@ class ServiceCertificates:
                 problem = self._format_problem(nodefile, what)
                 if problem:
                     problems.append(where + problem)
+        return problems
+
+    def _leaf_kind_problems(self, where: str, m: Material, info: dict[str, Any]) -> list[str]:
+        """A leaf no client should be given: a CA certificate, or a key too weak; a very short validity is warned of."""
+        problems = []
+        if info["is_ca"]:
+            problems.append(
+                "%scertificate %s is a CA certificate (basic constraints CA:TRUE), not a service certificate: give the "
+                "certificate the CA issued for this node's CSR" % (where, m.cert.shown())
+            )
+        if info["key_type"] in ("RSA", "DSA") and (info["key_size"] or 0) < MIN_RSA_BITS:
+            problems.append(
+                "%scertificate %s has a %s key of %s bits; %d is the least clients accept: make a new key and CSR "
+                "(cms_pki_csr makes 2048-bit keys)"
+                % (where, m.cert.shown(), info["key_type"], info["key_size"], MIN_RSA_BITS)
+            )
+        if not info["expired"] and not info["not_yet_valid"] and info["days_left"] < 1:
+            self.module.warn(
+                "%s: %s%s is valid for less than a day more (until %s): it needs replacing again soon"
+                % (self.node, where, m.cert.shown(), info["not_after"])
+            )
         return problems
 
     def _san_shrink(self) -> list[str]:

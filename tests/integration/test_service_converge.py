@@ -8,6 +8,7 @@ outcome is read from the node: its event log, its configuration and what its TLS
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -375,6 +376,64 @@ def test_a_private_key_inside_cert_src_or_bundle_src_is_refused_and_nothing_chan
         assert "PRIVATE KEY-----" not in msg
     assert snapshot(lab, "cms1") == before
     assert mutating_events(lab, "cms1", start) == []
+
+
+def test_a_ca_certificate_or_a_weak_key_as_the_leaf_is_refused_and_a_one_day_certificate_is_warned_of(
+    lab: SimLab, ca: TestCA, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    weak = ca.leaf("cms1-weak", seeded_names("cms1"), key=x509.new_key(1024))
+    short = ca.leaf("cms1-short", seeded_names("cms1"), days=0.5)
+    ca_key = x509.new_key()
+    as_leaf = x509.sign(
+        x509.build_name({"CN": fqdn("cms1")}),
+        ca_key.public_key(),
+        ca.issuing,
+        ca.issuing_key,
+        now,
+        365,
+        x509.san_entries(seeded_names("cms1")),
+        is_ca=True,
+    )
+    ca_leaf = {
+        "key_src": str(ca.write("cms1-ca.key", x509.key_pem(ca_key))),
+        "cert_src": str(ca.write("cms1-ca.cer", x509.cert_pem(as_leaf))),
+    }
+    bundle = str(ca.bundle)
+    wa_port = port(lab, "cms1", "webadmin")
+    before = config(lab, "cms1", "webadmin")
+    start = time.time()
+    run = playbook(
+        lab,
+        play(
+            [
+                {
+                    "service": "webadmin",
+                    "tls_port": wa_port,
+                    "key_src": str(weak.key),
+                    "cert_src": str(weak.cert),
+                    "bundle_src": bundle,
+                },
+                {"service": "webadmin", "tls_port": wa_port, **ca_leaf, "bundle_src": bundle},
+                {
+                    "service": "webadmin",
+                    "tls_port": wa_port,
+                    "key_src": str(short.key),
+                    "cert_src": str(short.cert),
+                    "bundle_src": bundle,
+                    "state": "validated",
+                },
+            ]
+        ),
+    )
+    assert "has a RSA key of 1024 bits; 2048 is the least" in failed(run, "cms1", "t0")["msg"]
+    assert "is a CA certificate (basic constraints CA:TRUE)" in failed(run, "cms1", "t1")["msg"]
+    warned = ok(run, "cms1", "t2")
+    assert any("is valid for less than a day more" in w for w in warned.get("warnings", []))
+    # Refused before anything reached the node; the validated one only uploaded its files.
+    assert not [e for e in mutating_events(lab, "cms1", start) if "weak" in json.dumps(e) or "cms1-ca" in json.dumps(e)]
+    assert config(lab, "cms1", "webadmin") == before
+    assert service_commands_since(lab, "cms1", start) == []
 
 
 def test_a_typo_key_in_service_certs_services_is_refused_before_any_change(

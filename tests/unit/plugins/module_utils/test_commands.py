@@ -523,3 +523,31 @@ def test_tls_commands_as_cisco_writes_them() -> None:
     assert cmd.tls_verify("sip", "enable") == "tls sip verify enable"
     assert cmd.tls_trust("ldap", None) == "tls ldap trust none"
     assert cmd.tls_status("dbclient") == "tls dbclient"
+
+
+# ---- lengths and characters the collection keeps to (reliability review F16) -------------------------------------
+def test_a_basename_or_file_name_too_long_is_refused_before_it_reaches_the_node() -> None:
+    with pytest.raises(MmpValidationError, match="is 300 characters long; basenames are kept to 100"):
+        cmd.pki_csr("a" * 300, "cms1.example.com")
+    with pytest.raises(MmpValidationError, match="node file names are kept to 128"):
+        cmd.validate_file_name("b" * 129 + ".cer")
+    assert cmd.validate_basename("c" * 100) == "c" * 100
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["moc.elpmaxe\u202e", "Soci\u00e9t\u00e9", "\u0430dmin", "zero\u200bwidth"],
+    ids=["bidi-override", "accents", "cyrillic-look-alike", "zero-width-space"],
+)
+def test_non_ascii_and_bidi_characters_in_a_subject_are_refused_naming_the_code_point(value: str) -> None:
+    with pytest.raises(MmpValidationError, match=r"non-ASCII character\(s\) U\+"):
+        cmd.pki_csr("cms1-2027", "cms1.example.com", organization=value)
+
+
+def test_a_san_list_beyond_the_limits_is_refused() -> None:
+    many = ["n%d.example.com" % i for i in range(101)]
+    with pytest.raises(MmpValidationError, match="has 102 entries; at most 100"):
+        cmd.pki_csr("cms1-2027", "cms1.example.com", subject_alt_name=many)
+    long_names = ["%s%d.example.com" % ("x" * 60, i) for i in range(80)]
+    with pytest.raises(MmpValidationError, match="at most 4096 are sent on one MMP command line"):
+        cmd.pki_csr("cms1-2027", "cms1.example.com", subject_alt_name=long_names)
