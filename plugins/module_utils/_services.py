@@ -1343,6 +1343,18 @@ def run_service_certs(module: Any) -> None:
         files = request_files(module.params, service)
         for name in module.params.get("names") or []:
             validate_san_entry(name, "names")
+        for option in ("tls_port", "c2w_tls_port"):
+            value = module.params.get(option)
+            if value is not None and not 0 < value < 65536:
+                raise MmpValidationError(
+                    "%s must be a TCP port from 1 to 65535 (got %d); leave it out to use the port the service's status "
+                    "shows" % (option, value)
+                )
+        if module.params["tls_timeout"] <= 0:
+            raise MmpValidationError(
+                "tls_timeout must be a number of seconds above 0 (got %d): how long the service may take to answer TLS "
+                "after it was enabled" % module.params["tls_timeout"]
+            )
         if module.params["reconnect_timeout"] <= 0:
             raise MmpValidationError(
                 "reconnect_timeout must be a number of seconds above 0 (got %d): it is how long a rollback keeps "

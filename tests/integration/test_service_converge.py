@@ -436,6 +436,30 @@ def test_a_ca_certificate_or_a_weak_key_as_the_leaf_is_refused_and_a_one_day_cer
     assert service_commands_since(lab, "cms1", start) == []
 
 
+def test_a_port_of_zero_or_a_timeout_of_zero_or_less_is_refused_before_login(
+    lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
+) -> None:
+    good = material(ca, "cms1", "cms1-r2")
+    start = time.time()
+    run = playbook(
+        lab,
+        play(
+            [
+                {"service": "webadmin", **good, "tls_port": 0},
+                {"service": "webbridge3", **good, "c2w_tls_port": 70000},
+                {"service": "webadmin", **good, "tls_timeout": -5},
+                {"service": "webadmin", **good, "reconnect_timeout": 0},
+            ]
+        ),
+    )
+    assert "tls_port must be a TCP port from 1 to 65535 (got 0)" in failed(run, "cms1", "t0")["msg"]
+    assert "c2w_tls_port must be a TCP port from 1 to 65535 (got 70000)" in failed(run, "cms1", "t1")["msg"]
+    assert "tls_timeout must be a number of seconds above 0 (got -5)" in failed(run, "cms1", "t2")["msg"]
+    assert "reconnect_timeout must be a number of seconds above 0 (got 0)" in failed(run, "cms1", "t3")["msg"]
+    # Refused before any login: the node saw no connection at all.
+    assert [e for e in lab.events("cms1") if e["ts"] >= start and e["event"] == "connection_opened"] == []
+
+
 def test_a_typo_key_in_service_certs_services_is_refused_before_any_change(
     lab: SimLab, playbook: Callable[..., Run]
 ) -> None:
