@@ -450,6 +450,15 @@ class MmpSession:
             raise self._sftp_dropped("sftp stat " + name, exc) from None
         return True
 
+    def size(self, name: str) -> int | None:
+        """The size of ``name`` in the node's store, ``None`` when there is no such file."""
+        try:
+            return int(self.sftp.stat("/" + name).st_size)
+        except OSError:
+            return None
+        except (paramiko.SSHException, EOFError) as exc:
+            raise self._sftp_dropped("sftp stat " + name, exc) from None
+
     def download(self, name: str) -> bytes:
         """Fetch ``name``; the size must match what the node reports for it."""
 
