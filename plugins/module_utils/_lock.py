@@ -302,6 +302,19 @@ def _claim(session: Any, seen: Seen, break_hint: str) -> str | None:
 # ------------------------------------------------------------------------------------------------------------
 # Acquire and release
 # ------------------------------------------------------------------------------------------------------------
+def _takeover_reason(seen: Seen, now: datetime.datetime, controller: str, break_lock: bool) -> str | None:
+    """Why another run's lock may be taken over (expired, its run is dead here, or broken on request), else None."""
+    holder = seen.holder
+    if holder is not None and holder.expired(now):
+        return "expired at %s" % holder.expires
+    if holder is not None and holder.gone(controller):
+        pids = " or ".join(str(pid) for pid in (holder.pid, holder.worker_pid) if pid > 0)
+        return "its run ended without releasing it (no process %s runs on this controller any more)" % pids
+    if break_lock:
+        return "broken on request (break_lock)"
+    return None
+
+
 def acquire(
     session: Any,
     run_id: str,
@@ -331,15 +344,8 @@ def acquire(
     if seen is not None and seen.holder is not None and seen.holder.run_id == run_id:
         started = parse_iso(seen.holder.started)
     elif seen is not None:
-        if seen.holder is not None and seen.holder.expired(now):
-            why = "expired at %s" % seen.holder.expires
-        elif seen.holder is not None and seen.holder.gone(str(who["controller"])):
-            why = "its run ended without releasing it (no process %s runs on this controller any more)" % " or ".join(
-                str(pid) for pid in (seen.holder.pid, seen.holder.worker_pid) if pid > 0
-            )
-        elif break_lock:
-            why = "broken on request (break_lock)"
-        else:
+        why = _takeover_reason(seen, now, str(who["controller"]), break_lock)
+        if why is None:
             raise MmpLockHeld(session.name, seen, break_hint)
         warnings.append(
             "%s: took over the lock of %s: %s. If that run is still going, stop it: two runs now change this node."

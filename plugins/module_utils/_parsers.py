@@ -280,37 +280,8 @@ def parse_pki_inspect(text: str) -> dict[str, Any]:
         "is_ca": None,
         "certificates": [],
     }
-    recognised = False
-    blocks: list[tuple[str, list[str]]] = []
-    for line in lines:
-        check = _CHECK_RE.match(line)
-        if check:
-            recognised = True
-            found = check.group("result").lower() == "found"
-            if "ssh" in check.group("what").lower():
-                result["ssh_key_found"] = found
-            else:
-                result["found"] = found
-            continue
-        contains = _CONTAINS_RE.match(line)
-        if contains:
-            recognised = True
-            result["kind"] = _kind(contains.group("what"))
-            if contains.group("count"):
-                result["count"] = int(contains.group("count"))
-            continue
-        start = _BLOCK_START_RE.match(line)
-        if start:
-            recognised = True
-            blocks.append(("csr" if "Request" in start.group("kind") else "certificate", []))
-            continue
-        if blocks:
-            blocks[-1][1].append(line)
-            continue
-        bits = _KEY_BITS_RE.match(line)
-        if bits:
-            result["key_bits"] = int(bits.group("bits"))
-    if not recognised:
+    blocks = _read_inspect_lines(lines, result)
+    if blocks is None:
         raise MmpParseError(
             "pki inspect output has none of its known lines ('Checking ...', 'File contains ...', 'Certificate:')",
             command="pki inspect",
@@ -331,6 +302,38 @@ def parse_pki_inspect(text: str) -> dict[str, Any]:
     if not result["count"]:
         result["count"] = len(result["certificates"])
     return result
+
+
+def _read_inspect_lines(lines: list[str], result: dict[str, Any]) -> list[tuple[str, list[str]]] | None:
+    """The check and "File contains" lines into ``result``; the OpenSSL-style blocks, ``None`` if no line is known."""
+    recognised = False
+    blocks: list[tuple[str, list[str]]] = []
+    for line in lines:
+        check = _CHECK_RE.match(line)
+        if check:
+            recognised = True
+            found = check.group("result").lower() == "found"
+            result["ssh_key_found" if "ssh" in check.group("what").lower() else "found"] = found
+            continue
+        contains = _CONTAINS_RE.match(line)
+        if contains:
+            recognised = True
+            result["kind"] = _kind(contains.group("what"))
+            if contains.group("count"):
+                result["count"] = int(contains.group("count"))
+            continue
+        start = _BLOCK_START_RE.match(line)
+        if start:
+            recognised = True
+            blocks.append(("csr" if "Request" in start.group("kind") else "certificate", []))
+            continue
+        if blocks:
+            blocks[-1][1].append(line)
+            continue
+        bits = _KEY_BITS_RE.match(line)
+        if bits:
+            result["key_bits"] = int(bits.group("bits"))
+    return blocks if recognised else None
 
 
 _CSR_CREATED_RE = re.compile(r"Created key file (?P<key>\S+) and CSR (?P<csr>\S+)")  # [H]
