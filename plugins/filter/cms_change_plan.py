@@ -10,7 +10,7 @@ short_description: A change plan or outcome record (JSON shape of docs/plans.md)
 version_added: 0.1.0
 description:
   - The plan a run in check mode writes for a change board, or the outcome record the real run writes in the same
-    shape: every step in execution order with the exact MMP commands per node, why, the backups, the call guard,
+    shape, that is every step in execution order with the exact MMP commands per node, why, the backups, the call guard,
     and the outage (estimated in a plan, measured in an outcome). It reads nothing and changes nothing.
   - C(procedure=db_cluster_rebuild) predicts the rebuild's commands from the M(cisco_cms.mmp.cms_db_cluster_info)
     statuses and the P(cisco_cms.mmp.cms_db_rebuild_plan#filter) plan, with the command builders the modules use;
