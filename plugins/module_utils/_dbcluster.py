@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,10 +166,12 @@ def _wait(
     timeout: float,
     poll: float,
     command: str | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> tuple[dict[str, Any], float]:
     """Poll the status until ``done(status, observed)``; fail at once when ``command`` is reported Failed.
 
     Returns the last status and the seconds waited.  The timeout error shows the last status as printed.
+    ``progress`` (``CmsModule.progress``, rate-limited there) hears every poll: node, what, state seen, time so far.
     """
     start = time.monotonic()
     deadline = start + timeout
@@ -188,6 +191,13 @@ def _wait(
             )
         if done(status, seen):
             return status, time.monotonic() - start
+        if progress is not None:
+            elapsed = time.monotonic() - start
+            progress(
+                "%s: waiting for %s: the status shows %s after %ds (timeout %ds)"
+                % (session.name, what, seen["transition"] or _describe_state(seen), elapsed, timeout),
+                elapsed=elapsed,
+            )
         if time.monotonic() >= deadline:
             raise MmpTimeout(
                 "%s: %s did not happen within %ss; the last database cluster status was:\n%s"
@@ -600,6 +610,7 @@ class DbCluster:
                 lambda s, o: not o["transition"],
                 self.request.timeout,
                 self.request.poll,
+                progress=getattr(self.module, "progress", None),
             )
         self.before = observe(self.status)
         files = self.request.files
@@ -642,6 +653,7 @@ class DbCluster:
                     request.timeout,
                     request.poll,
                     command=command,
+                    progress=getattr(self.module, "progress", None),
                 )
                 self.waited += seconds
         if request.state == "certs" and self.commands:
@@ -805,6 +817,7 @@ class DbClusterInfo:
                 lambda s, o: not o["transition"],
                 float(p["timeout"]),
                 float(p["poll_interval"]),
+                progress=getattr(self.module, "progress", None),
             )
         seen = observe(status)
         listing = sorted(session.listdir())

@@ -1020,13 +1020,22 @@ class ServiceCertificates:
 
     def _check_tls(self, endpoint: tuple[str, int], material: Material) -> dict[str, Any]:
         host, port = endpoint
-        deadline = time.monotonic() + max(1, self.p["tls_timeout"])
+        start = time.monotonic()
+        deadline = start + max(1, self.p["tls_timeout"])
         want = fingerprint_sha256(material.leaf)
+        progress = getattr(self.module, "progress", None)
         while True:
             try:
                 served = tls_probe(host, port, self._roots(material))
                 break
             except (OSError, ssl.SSLError) as exc:
+                if progress is not None:
+                    elapsed = time.monotonic() - start
+                    progress(
+                        "%s: waiting for %s to serve TLS on %s:%d: %s after %ds (tls_timeout %ds)"
+                        % (self.node, self.name, host, port, exc, elapsed, self.p["tls_timeout"]),
+                        elapsed=elapsed,
+                    )
                 # The service may still be coming up: retry until tls_timeout.
                 if time.monotonic() >= deadline:
                     raise MmpCommandError(

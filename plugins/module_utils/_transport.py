@@ -179,6 +179,9 @@ class MmpSession:
         self.host_key_added: str | None = (
             None  # set when host_key_checking=accept_new trusted a new key on this connection
         )
+        # Told, on every read, that a command is still running (a restart, a backup): CmsModule.progress, which
+        # rate-limits, so that a long command shows the run is alive.
+        self.progress: Callable[..., None] | None = None
 
     # ---- connecting -------------------------------------------------------------------------------------------
     def connect(self) -> MmpSession:
@@ -325,9 +328,16 @@ class MmpSession:
         """Read until ``end_re`` matches the end of the output; answer ``(Y/n)`` per ``confirm``."""
         raw = ""
         answered = False
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = start + timeout
         while True:
             left = deadline - time.monotonic()
+            if self.progress is not None:
+                self.progress(
+                    "%s: waiting for %s to finish: running for %ds (command_timeout %ds)"
+                    % (self.name, command if not sensitive else command.split()[0], timeout - left, timeout),
+                    elapsed=timeout - left,
+                )
             if left <= 0:
                 shown = SECRET_MARK if sensitive else normalize_output(raw)[-2000:]
                 raise MmpTimeout(
