@@ -259,12 +259,11 @@ def _refuse_removal(request: TrustRequest, state: TrustState, removed: list[Any]
             "allow_remove=true once no peer uses it, or use state=present to add only"
             % ("; ".join(describe(c) for c in removed), store)
         )
-    users = [
-        "%s chains to %s" % (ident.user, describe(ca))
-        for ca in removed
-        for ident in state.identities
-        if chains_to(ident, ca)
-    ]
+    users = []
+    for ident in state.identities:
+        kept = [describe(ca) for ca in removed if chains_to(ident, ca)]
+        if kept:
+            users.append("%s chains to %s" % (ident.user, " and ".join(kept)))
     if users:
         raise MmpValidationError(
             "the %s trust store keeps %s: an identity of this node still chains to it (%s). Swap those certificates "
