@@ -74,6 +74,7 @@ TRUST_ARGS = ArgumentSpec(
             "allow_remove": {"type": "bool", "default": False},
             "verify": {"type": "str", "choices": list(TLS_VERIFY_MODES)},
             "restart": {"type": "bool", "default": True},
+            "only_if_set": {"type": "bool", "default": False},
             **GUARD_SPEC,
         }
     ),
@@ -138,6 +139,7 @@ class TrustRequest:
     allow_remove: bool = False
     verify: str | None = None
     restart: bool = True
+    only_if_set: bool = False
 
     @property
     def may_remove(self) -> bool:
@@ -162,6 +164,10 @@ def trust_request(params: dict[str, Any]) -> TrustRequest:
                 "takes %s" % " or ".join(store.verify_modes()) if store.verify_modes() else "has no verification mode",
             )
         )
+    if params.get("only_if_set") and params["state"] == "exact":
+        raise MmpValidationError(
+            "only_if_set goes with state=present (add to, or remove from, a store in use); state=exact sets the store"
+        )
     if params.get("remove_src") and params["state"] == "exact":
         raise MmpValidationError(
             "remove_src goes with state=present; with state=exact the bundle_src is the whole store, and what it leaves "
@@ -181,6 +187,7 @@ def trust_request(params: dict[str, Any]) -> TrustRequest:
         allow_remove=params["allow_remove"],
         verify=verify,
         restart=params["restart"],
+        only_if_set=params.get("only_if_set", False),
     )
 
 
@@ -205,6 +212,7 @@ class TrustState:
     listing: dict[str, bytes | None] = field(default_factory=dict)  # node file name -> content when read
     in_use: dict[str, list[str]] = field(default_factory=dict)
     identities: list[Identity] = field(default_factory=list)
+    missing: str = ""  # why the store is not there to read (only_if_set: the task leaves it alone)
 
 
 @dataclass
@@ -215,6 +223,7 @@ class TrustPlan:
     removed: list[Any] = field(default_factory=list)
     bundle: str | None = None  # the file the store names after
     content: bytes | None = None  # the content to upload (None: nothing to upload)
+    skipped: str = ""  # only_if_set: why the store was left alone
 
 
 def _fingerprints(certs: list[Any] | tuple[Any, ...]) -> list[str]:
@@ -300,6 +309,9 @@ def plan_trust(request: TrustRequest, state: TrustState) -> TrustPlan:
     """
     store = request.store
     plan = TrustPlan(certs=state.certs, bundle=state.bundle)
+    if request.only_if_set and (state.missing or not state.bundle):
+        plan.skipped = state.missing or "the %s trust store is not set (it trusts nothing)" % store.label
+        return plan
     if request.add or request.remove:
         wanted = _wanted(request, state)
         before, after = set(_fingerprints(state.certs)), set(_fingerprints(wanted))
@@ -371,6 +383,9 @@ class Trust:
         store = self.request.store
         self.state.major = usage["major"]
         if self.state.major is not None and self.state.major not in store.majors:
+            if self.request.only_if_set:
+                self.state.missing = "CMS %s.x has no %s trust store" % (self.state.major, store.label)
+                return
             raise MmpValidationError(
                 "%s: the %s trust store exists on CMS %s.x only; this node runs %s.x"
                 % (self.node, store.label, "/".join(str(m) for m in store.majors), self.state.major)
@@ -379,6 +394,9 @@ class Trust:
         self.state.listing = dict.fromkeys(self.session.listdir())
         if store.service == "tls":
             tls = usage["tls"].get(store.name)
+            if (tls is None or not tls["known"]) and self.request.only_if_set:
+                self.state.missing = "`tls %s` shows no trust store the module can read" % store.name
+                return
             if tls is None or not tls["known"]:
                 raise MmpCommandError(
                     "%s: `tls %s` did not answer with a trust store the module can read" % (self.node, store.name),
@@ -506,6 +524,8 @@ class Trust:
         }
         if self.skipped_busy:
             result["skipped_busy"] = True
+        if plan.skipped:
+            result["skipped_store"] = plan.skipped
         if self.module._diff and plan.commands:
             result["diff"] = {
                 "before": {"bundle": self.state.bundle, "trusted": cas(self.state.certs), "verify": self.state.verify},

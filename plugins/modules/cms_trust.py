@@ -91,6 +91,13 @@ options:
         restart (the summary of a rollout does that once per node).
     type: bool
     default: true
+  only_if_set:
+    description:
+      - With V(present), leave a store that trusts nothing, or that this node's CMS release lacks, as it is (the
+        task reports RV(skipped_store) and changes nothing). A role adding a new CA to every store in use sets this:
+        setting an empty store would turn on checks (a Call Bridge cluster store, for one) nobody asked for.
+    type: bool
+    default: false
 notes:
   - The C(tls <name>) status block, the names besides C(sip), C(verify disable|ocsp) and the C(branding) command are
     not shown in public Cisco material; the module reads an unknown answer as unknown and fails instead of guessing.
@@ -174,6 +181,10 @@ call_guard:
     C(waited_s), C(reason)); C(null) when no restart ran or the guard is off.
   returned: always
   type: dict
+skipped_store:
+  description: Why O(only_if_set=true) left the store alone.
+  returned: when O(only_if_set=true) skipped the store
+  type: str
 skipped_busy:
   description: The node carried calls and O(on_active_calls=skip) left it for a later run; nothing changed.
   returned: when the guard skipped the node

@@ -46,7 +46,7 @@ def node(certs: list[Any] | None = None, leaf: Any = NEW_LEAF, **kwargs: Any) ->
         major=3,
         bundle="old.cer",
         certs=certs,
-        listing={"old.cer": certs_to_pem(certs)},
+        listing={"old.cer": certs_to_pem(certs) if certs else b""},
         in_use={"old.cer": ["callbridge cluster_trust"]},
         identities=[Identity("callbridge cert", [leaf])],
     )
@@ -134,6 +134,12 @@ def test_verification_mode_changes_only_when_it_differs(
 def test_a_stopped_service_or_restart_false_gets_no_restart() -> None:
     assert plan_trust(request(), node(running=False)).commands[-1].startswith("callbridge trust cluster")
     assert len(plan_trust(request(restart=False), node()).commands) == 1
+
+
+def test_only_if_set_leaves_an_empty_or_missing_store_alone() -> None:
+    assert plan_trust(request(only_if_set=True), node([], bundle=None)).skipped.endswith("(it trusts nothing)")
+    assert plan_trust(request(only_if_set=True), node(missing="CMS 2.x has no x")).commands == []
+    assert len(plan_trust(request(only_if_set=True), node()).commands) == 2
 
 
 def test_the_2x_web_bridge_store_is_applied_by_disable_then_enable() -> None:
