@@ -518,6 +518,10 @@ class Trust:
             "trusted": cas(plan.certs),
             "added": cas(plan.added),
             "removed": cas(plan.removed),
+            # Of bundle_src, what the store trusted before: a peer whose chain holds one of them is trusted already.
+            "already_trusted": cas(
+                [c for c in self.request.add if fingerprint_sha256(c) in set(_fingerprints(self.state.certs))]
+            ),
             "verify": self.request.verify or self.state.verify,
             "restarted": _restarts(self.ran),
             "call_guard": self.guard,

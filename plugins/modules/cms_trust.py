@@ -167,6 +167,12 @@ removed:
   returned: always
   type: list
   elements: dict
+already_trusted:
+  description: The CAs of O(bundle_src) the store trusted before the task, as in RV(trusted). A certificate whose chain
+    holds one of them was trusted already (the role's preflight asks it in check mode).
+  returned: always
+  type: list
+  elements: dict
 verify:
   description: The verification mode after the task (V(enable), V(disable), V(ocsp)); C(null) when the store has
     none.

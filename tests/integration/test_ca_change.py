@@ -29,14 +29,15 @@ def new_ca_material(tmp_path: Path) -> TestCA:
     return ca
 
 
-def role_play(ca: TestCA, **variables: Any) -> str:
+def role_play(ca: TestCA, trust: bool = True, **variables: Any) -> str:
     extra = "".join(f"\n              {key}: {value}" for key, value in variables.items())
+    trust_ca = ca.bundle if trust else '""'
     return f"""
         - hosts: cms
           gather_facts: false
           roles:
             - role: cisco_cms.mmp.service_certs
-              service_certs_trust_ca_src: {ca.bundle}
+              service_certs_trust_ca_src: {trust_ca}
               service_certs_defaults:
                 key_src: "{ca.dir}/{{{{ inventory_hostname }}}}-new.key"
                 key: "{{{{ inventory_hostname }}}}-new.key"
@@ -135,3 +136,28 @@ def test_removing_the_old_ca_while_certificates_still_chain_to_it_is_refused_on_
     assert run.rc != 0
     assert "still chains to it" in run.stdout
     assert timed_commands(lab, TRUST_WORDS) == []
+
+
+# ---- preflight refusals (nothing touched on any node) ------------------------------------------------------------
+def assert_untouched(lab: SimLab) -> None:
+    assert timed_commands(lab, TRUST_WORDS + CERTS_WORDS + (" restart ", " disable ")) == []
+
+
+def test_a_web_bridge_c2w_certificate_from_a_ca_the_call_bridges_do_not_trust_is_refused_without_the_trust_step(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    ca = new_ca_material(tmp_path)
+    run = playbook(lab, role_play(ca, trust=False))
+    assert run.rc != 0
+    assert "holds no CA of" in run.stdout and "service_certs_trust_ca_src" in run.stdout
+    assert_untouched(lab)
+
+
+def test_a_new_certificate_without_the_name_a_peer_dials_is_refused_in_the_preflight(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    ca = new_ca_material(tmp_path)
+    run = playbook(lab, role_play(ca, service_certs_webadmin_fqdn="admin.lab.cms.example"))
+    assert run.rc != 0
+    assert "does not cover admin.lab.cms.example" in run.stdout
+    assert_untouched(lab)
