@@ -5,9 +5,14 @@ certificate that misses a name a peer dials."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509 as cx509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.cmssim import x509
 from tests.cmssim.testing import SimLab
@@ -160,4 +165,30 @@ def test_a_new_certificate_without_the_name_a_peer_dials_is_refused_in_the_prefl
     run = playbook(lab, role_play(ca, service_certs_webadmin_fqdn="admin.lab.cms.example"))
     assert run.rc != 0
     assert "does not cover admin.lab.cms.example" in run.stdout
+    assert_untouched(lab)
+
+
+def test_a_call_bridge_certificate_that_cannot_dial_out_is_refused_in_the_preflight(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    ca = new_ca_material(tmp_path)
+    # cms2's new certificate is for TLS servers only: the Call Bridge could not dial SIP TLS, C2W or its peers with it.
+    key = x509.load_key((ca.dir / "cms2-new.key").read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    server_only = (
+        cx509.CertificateBuilder()
+        .subject_name(x509.build_name({"CN": "cms2.lab.cms.example"}))
+        .issuer_name(ca.issuing.subject)
+        .public_key(key.public_key())
+        .serial_number(cx509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(cx509.SubjectAlternativeName(x509.san_entries(seeded_names("cms2"))), critical=False)
+        .add_extension(cx509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca.issuing_key, hashes.SHA256())
+    )
+    ca.write("cms2-new.cer", x509.cert_pem(server_only))
+    run = playbook(lab, role_play(ca))
+    assert run.rc != 0
+    assert "cms2-new.cer" in run.stdout and "lacks clientAuth" in run.stdout
     assert_untouched(lab)
