@@ -94,7 +94,7 @@ options:
   only_if_set:
     description:
       - With V(present), leave a store that trusts nothing, or that this node's CMS release lacks, as it is (the
-        task reports RV(skipped_store) and changes nothing). A role adding a new CA to every store in use sets this:
+        task reports RV(skipped_store) and changes nothing). A role adding a new CA to every store in use sets this -
         setting an empty store would turn on checks (a Call Bridge cluster store, for one) nobody asked for.
     type: bool
     default: false
