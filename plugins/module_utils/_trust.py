@@ -25,6 +25,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._calls import (
     GUARD_SPEC,
     CallPolicy,
     decide,
+    preview,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import (
     SERVICES,
@@ -450,12 +451,14 @@ class Trust:
             self.plan_ = plan_trust(self.request, self.state)
         except MmpValidationError as exc:
             raise MmpValidationError("%s: %s Nothing was changed." % (self.node, exc.message)) from None
+        if self.module.check_mode:
+            self._guard(check=True)  # what the guard would decide now: no wait, no change
         return self.plan_.commands
 
     def apply(self) -> None:
         if not self.plan_.commands:
             return
-        if not self._guard():
+        if not self._guard(check=False):
             return
         if self.plan_.content is not None and self.plan_.bundle:
             self.session.upload(self.plan_.bundle, self.plan_.content)
@@ -464,8 +467,11 @@ class Trust:
             self._run(command)
         self._check_after()
 
-    def _guard(self) -> bool:
-        """The call guard before a restart that drops calls: False when the policy says to leave the node for later."""
+    def _guard(self, check: bool) -> bool:
+        """The call guard before a restart that drops calls: False when the policy says to leave the node for later.
+
+        In check mode (``check``) it only previews: the decision it would take now, without waiting or failing.
+        """
         if not _restarts(self.plan_.commands):
             return True
         params = self.module.params
@@ -474,9 +480,9 @@ class Trust:
             return True
         api = CmsApi.from_params(params, node=self.node)
         policy = CallPolicy.from_params(params)
-        decision = decide(api, policy, progress=self.module.warn)  # apply() does not run in check mode
+        decision = preview(api, policy) if check else decide(api, policy, progress=self.module.warn)
         self.guard = decision.as_dict()
-        self.skipped_busy = decision.decision == "skip"
+        self.skipped_busy = not check and decision.decision == "skip"
         return decision.proceed
 
     def _run(self, command: str) -> None:

@@ -71,6 +71,7 @@ def test_a_new_ca_is_added_beside_the_old_one_on_every_node_and_applied_by_one_r
     for node in NODES:
         result = run.task(node, "trust")
         assert result["changed"] and result["uploaded"] and result["restarted"]
+        assert result["call_guard"]["decision"] == "proceed"  # the guard asked the API before the restart
         bundle = result["bundle"]
         assert result["commands"] == [f"callbridge trust cluster {bundle}", "callbridge restart"]
         assert commands(lab, node, before[node])[-3:] == [*result["commands"], "callbridge"]  # then read back
@@ -123,6 +124,8 @@ def test_check_mode_shows_the_commands_and_changes_nothing(
     result = run.task("cms2", "trust")
     assert result["changed"] and not result["uploaded"] and not result["restarted"]
     assert result["commands"][-1] == "webbridge3 restart"
+    # The call guard says what it would decide now (the lab's API is configured, no calls): no wait, no change.
+    assert result["call_guard"]["decision"] == "proceed" and result["call_guard"]["legs_at_decision"] == 0
     assert changes(lab, "cms2", before["cms2"]) == []
 
 
