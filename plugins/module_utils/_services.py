@@ -87,6 +87,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
     normalize_upload,
     public_key_sha256,
     san_covers,
+    usage_problems,
     utcnow,
     verify_chain,
 )
@@ -647,6 +648,9 @@ class ServiceCertificates:
             ok, reason = verify_chain(leaf, certs[1:], self.now)
             if not ok:
                 problems.append("%sthe chain of %s does not verify: %s" % (where, m.cert.shown(), reason))
+        # The Call Bridge dials out with its certificate (SIP TLS, C2W, cluster peers): client use as well.
+        for usage in usage_problems(leaf, client=self.name == "callbridge"):
+            problems.append("%scertificate %s: %s" % (where, m.cert.shown(), usage))
         missing = san_covers(leaf, self.names)
         if missing:
             problems.append(
