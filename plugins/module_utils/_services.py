@@ -1309,18 +1309,19 @@ class ServiceCertificates:
             self.module.warn(GUARD_OFF_WARNING)
             return True
         self.guard = NodeGuard.from_params(self.p, self.node, self.module.check_mode, progress=_progress(self.module))
+        # The API is Web Admin, whose certificate this rollout may already have moved to the CA being deployed (or
+        # moves now): that root is trusted besides api_ca_file, as the module's own TLS check trusts it.
+        roots = [root for material in self.desired.values() for root in self._roots(material)]
+        if roots:
+            self.guard.trust_also(certs_to_pem(roots).decode("ascii"))
         return self.guard.check()
 
     def _health_after(self) -> None:
         """The health gate after a change that passed its own checks: no new alarm on the node."""
         if self.guard is None:
             return
-        wanted = self.desired.get(self.primary)
-        if self.name == "webadmin" and wanted is not None and self._roots(wanted):
-            # The API is Web Admin: it now serves the new certificate, maybe from a new CA (api_ca_file holds the old).
-            self.guard.trust_also(certs_to_pem(self._roots(wanted)).decode("ascii"))
         try:
-            self.guard.gate_after(database_in_sync=False, timeout=max(30, self.p["tls_timeout"]))
+            self.guard.gate_after(database_in_sync=False, timeout=max(1, self.p["tls_timeout"]))
         except MmpError as exc:
             # The certificate is in place and verified; the gate stops the rollout before the next node.
             raise ServiceCertsFailure(exc.message, self.dump(), node=self.node, hint=exc.hint) from None
