@@ -14,6 +14,7 @@ import pytest
 
 from tests.cmssim.testing import SimLab
 from tests.integration.helpers.ansible_cli import REPO_ROOT, Run
+from tests.integration.helpers.db_cluster import FAST as FAST_TIMINGS
 from tests.integration.helpers.service_certs import (
     TestCA,
     events_since,
@@ -59,7 +60,7 @@ def restarted(event: dict[str, Any]) -> bool:
 
 def changes(lab: SimLab, node: str, since: float) -> list[str]:
     """What changed the node: uploads (the lock file included) and commands that change a service."""
-    uploads = ["put " + str(e.get("path", e.get("name"))) for e in events_since(lab, node, since, "sftp_put")]
+    uploads = ["put " + str(e["file"]) for e in events_since(lab, node, since, "sftp_put")]
     return uploads + service_commands_since(lab, node, since)
 
 
@@ -206,3 +207,44 @@ def test_a_new_alarm_after_the_change_fails_the_health_gate(
     assert "cms3 is not healthy" in result["msg"] and "new alarm callBridgeNotConfigured" in result["msg"]
     assert result["call_guard"]["alarms_before"] == []
     assert first_ts(lab, "cms3", start, restarted)
+
+
+def test_the_database_rebuild_waits_for_the_legs_on_a_replica_before_removing_it(
+    make_lab: Callable[..., SimLab], playbook: Callable[..., Run]
+) -> None:
+    lab = make_lab(lab_file={"timings": FAST_TIMINGS})
+    start = time.time()
+    lab.calls("cms2", legs=3, duration=4)
+    run = playbook(
+        lab,
+        "playbooks/db_cluster_certs.yml",
+        extra_vars={"db_cluster_rebuild_calls_poll_interval": 0.2, "db_cluster_rebuild_calls_wait_timeout": 60},
+    )
+    assert run.rc == 0, run.stdout[-4000:]
+    legs_ended = first_ts(lab, "cms2", start, lambda e: e["event"] == "call_legs_ended")
+    removed = first_ts(
+        lab, "cms2", start, lambda e: e["event"] == "command" and e["command"] == "database cluster remove"
+    )
+    assert removed > legs_ended
+    assert dropped(lab, start) == []
+    remove = run.task(
+        "cms2",
+        "cisco_cms.mmp.db_cluster_rebuild : Rebuild | remove the replicas and connect-only nodes from the cluster",
+    )
+    assert remove["call_guard"]["decision"] == "proceed" and remove["call_guard"]["waited_s"] > 0
+    assert remove["call_guard"]["legs_dropped"] == 0
+    # After the joins every database node is up and in sync, as the health gate after each join required.
+    join = run.task("cms3", "cisco_cms.mmp.db_cluster_rebuild : Rebuild | join the database nodes, connect the others")
+    assert join["call_guard"]["decision"] == "proceed" and join["call_guard"]["health_waited_s"] is not None
+    summary = run.task("cms2", "cisco_cms.mmp.db_cluster_rebuild : Health | summary per node")["msg"]
+    assert "call guard: proceed with 0 leg(s), waited " in summary and "0 dropped" in summary
+
+
+def test_skip_is_refused_by_the_database_rebuild_before_anything_changes(
+    lab: SimLab, playbook: Callable[..., Run]
+) -> None:
+    start = time.time()
+    run = playbook(lab, "playbooks/db_cluster_certs.yml", extra_vars={"db_cluster_rebuild_on_active_calls": "skip"})
+    assert run.rc != 0
+    assert "db_cluster_rebuild_on_active_calls" in run.stdout and "skip" in run.stdout
+    assert all(changes(lab, node, start) == [] for node in NODES)
