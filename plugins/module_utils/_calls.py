@@ -351,6 +351,26 @@ class NodeGuard:
     def reason(self) -> str:
         return self.decision.reason if self.decision is not None else ""
 
+    def last_look(self) -> bool:
+        """Read the legs again right before the change (after the lock, uploads and checks, which take a while): a
+        participant who joined since the decision is waited for too.  Whether the change may still go ahead.
+
+        ``fail`` raises and ``skip`` (or a wait that times out into a skip) returns False, with the service still
+        untouched (the uploaded files stay on the node for the next run).
+        """
+        if self.check_mode or self.decision is None or self.decision.decision != "proceed":
+            return True
+        legs = self.api.legs_active()
+        if legs <= self.policy.max_active_legs:
+            return True
+        again = decide(self.api, self.policy, self.progress)
+        self.decision.waited_s += again.waited_s
+        self.decision.reason += "; %d leg(s) joined before the change: %s" % (legs, again.reason)
+        if not again.proceed:
+            self.decision.decision = again.decision
+            return False
+        return True
+
     def record_dropped(self) -> None:
         """Read the legs once more right before the step that drops them (0 expected: one may join after the
         decision, and the summary must show it)."""

@@ -1291,6 +1291,10 @@ class ServiceCertificates:
             if self.module.check_mode or self.p["state"] == "validated" or not self.commands:
                 self._record_final(self.status, self.tls.get("before"), self.desired.get(self.primary))
                 return self.dump()
+            if self.guard is not None and not self.guard.last_look():
+                self.notes.append("%s: %s" % (self.node, self.guard.reason))
+                self.commands = []
+                return self.dump()
             self.apply()
             self._health_after()
             return self.dump()

@@ -64,6 +64,25 @@ def changes(lab: SimLab, node: str, since: float) -> list[str]:
     return uploads + service_commands_since(lab, node, since)
 
 
+def end_legs_once_waited_for(lab: SimLab, node: str, since: float) -> threading.Thread:
+    """End the node's legs once the guard has read its status twice (it decided, and it is polling): it waited."""
+
+    def end() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            reads = [
+                e for e in events_since(lab, node, since, "api_request") if e.get("path") == "/api/v1/system/status"
+            ]
+            if len(reads) >= 2:
+                break
+            time.sleep(0.1)
+        lab.calls(node, legs=0)
+
+    thread = threading.Thread(target=end)
+    thread.start()
+    return thread
+
+
 def dropped(lab: SimLab, since: float) -> list[dict[str, Any]]:
     return [e for node in NODES for e in events_since(lab, node, since, "call_legs_dropped")]
 
@@ -86,8 +105,10 @@ def test_the_rollout_swaps_cms1_at_once_waits_for_the_legs_on_cms2_to_end_then_s
     }
     assert all(leaf.key.exists() for leaf in leaves.values())
     start = time.time()
-    lab.calls("cms2", legs=3, duration=6)
+    lab.calls("cms2", legs=3)
+    ender = end_legs_once_waited_for(lab, "cms2", start)
     run = playbook(lab, SERVICE_CERTS, extra_vars=extra)
+    ender.join()
     assert run.rc == 0, run.stdout[-3000:]
 
     # cms1 was idle and swapped before cms2's legs ended; cms2 restarted only after they had.
@@ -214,12 +235,14 @@ def test_the_database_rebuild_waits_for_the_legs_on_a_replica_before_removing_it
 ) -> None:
     lab = make_lab(lab_file={"timings": FAST_TIMINGS})
     start = time.time()
-    lab.calls("cms2", legs=3, duration=4)
+    lab.calls("cms2", legs=3)
+    ender = end_legs_once_waited_for(lab, "cms2", start)
     run = playbook(
         lab,
         "playbooks/db_cluster_certs.yml",
         extra_vars={"db_cluster_rebuild_calls_poll_interval": 0.2, "db_cluster_rebuild_calls_wait_timeout": 60},
     )
+    ender.join()
     assert run.rc == 0, run.stdout[-4000:]
     legs_ended = first_ts(lab, "cms2", start, lambda e: e["event"] == "call_legs_ended")
     removed = first_ts(
