@@ -653,10 +653,11 @@ class DbCluster:
         for key in self.uploads:
             session.upload(request.files[key]["name"], request.files[key]["data"])
             self.uploaded.append(request.files[key]["name"])
-        for command in self.commands:
+        for index, command in enumerate(self.commands):
             if command == request.transition_command and self.guard is not None:
                 if not self.guard.last_look():
                     # Skipped after all: the certificates (if any) are configured, clustering was not touched.
+                    self.commands = self.commands[:index]
                     return
                 self.guard.record_dropped()
             session.run(command, confirm=True if expects_confirmation(command) else None)
