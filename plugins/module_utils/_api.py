@@ -17,6 +17,7 @@ answers.  The guard that decides whether a restart may go ahead is in ``_calls.p
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import socket
 import ssl
@@ -167,7 +168,9 @@ def tls_context(
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
     if ca_file:
-        ctx.load_verify_locations(cafile=ca_file)
+        # Several PEM files may be given, separated like PATH (the old and the new root while Web Admin moves CA).
+        for path in [part for part in ca_file.split(os.pathsep) if part]:
+            ctx.load_verify_locations(cafile=path)
     else:
         ctx.load_default_certs()
     if extra_roots_pem:
