@@ -87,6 +87,9 @@ class Holder:
     # The worker process that runs the module (0 in a lock file written before it was recorded): a module that
     # goes on after its ansible-playbook was killed still holds the node.
     worker_pid: int = 0
+    # The run releases it before its processes end (a role, a module's own lock): when they ended without releasing
+    # it, the run was killed. A lock taken to last beyond its command (an ad-hoc cms_lock) is not tied so.
+    tied_to_process: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,7 +105,7 @@ class Holder:
 
         Only a process of this controller can be looked at; a lock of another controller waits for its expiry.
         """
-        if self.controller != controller:
+        if not self.tied_to_process or self.controller != controller:
             return False
         return not any(_process_runs(pid) for pid in (self.pid, self.worker_pid) if pid > 0)
 
@@ -133,6 +136,7 @@ class Holder:
                 started=str(doc["started"]),
                 expires=str(doc["expires"]),
                 worker_pid=int(doc.get("worker_pid", 0)),
+                tied_to_process=bool(doc.get("tied_to_process", False)),
             )
             parse_iso(holder.started)
             parse_iso(holder.expires)
@@ -333,6 +337,7 @@ def acquire(
     check_mode: bool = False,
     identity: dict[str, Any] | None = None,
     break_hint: str = BREAK_HINT,
+    tied_to_process: bool = False,
 ) -> dict[str, Any]:
     """Take the node's lock for ``run_id``; the same run taking it again refreshes its expiry.
 
@@ -368,6 +373,7 @@ def acquire(
         started=iso(started),
         expires=iso(now + datetime.timedelta(seconds=ttl)),
         worker_pid=int(who.get("worker_pid", 0)),
+        tied_to_process=tied_to_process,
     )
     refreshed = seen is not None and taken_over is None
     if not check_mode:
@@ -429,6 +435,7 @@ LOCK_ARGS = ArgumentSpec(
         "purpose": {"type": "str", "default": ""},
         "ttl": {"type": "int", "default": DEFAULT_TTL},
         "break_lock": {"type": "bool", "default": False},
+        "tied_to_process": {"type": "bool", "default": False},
     }
 )
 
@@ -452,6 +459,7 @@ def _lock_or_unlock(module: Any, session: Any) -> dict[str, Any]:
             p["purpose"],
             p["ttl"],
             break_lock=p["break_lock"],
+            tied_to_process=p["tied_to_process"],
             check_mode=module.check_mode,
         )
     else:

@@ -1381,6 +1381,7 @@ class ServiceCertificates:
             LOCK_TTL,
             break_lock=self.p["break_lock"],
             break_hint="service_certs_break_lock: true (break_lock: true on cms_service_certs)",
+            tied_to_process=True,
         )
         for warning in taken["warnings"]:
             self.module.warn(warning)

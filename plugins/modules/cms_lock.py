@@ -65,6 +65,15 @@ options:
         run whose lock was broken. Use it only when that run is known to be dead.
     type: bool
     default: false
+  tied_to_process:
+    description:
+      - The run releases this lock before its C(ansible-playbook) ends (the roles set this). When those processes ended
+        without releasing it (the run was killed), the next run on the same controller takes it over at once, with a
+        warning, instead of waiting for O(ttl) to pass.
+      - Leave it V(false) for a lock meant to outlast the command that takes it (a node held for maintenance by an
+        ad-hoc call): it then holds until it is released, broken or expired.
+    type: bool
+    default: false
 notes:
   - Check mode reads the lock and reports what would happen; a lock held by another run fails the task as the real
     run would. Nothing is written.

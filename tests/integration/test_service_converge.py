@@ -252,7 +252,9 @@ def test_a_swap_on_a_node_a_detached_module_still_holds_is_refused_then_proceeds
             name="cms1",
         ).connect()
         who = {**_lock.controller_identity(), "pid": worker.pid, "worker_pid": worker.pid}
-        _lock.acquire(session, "cms_service_certs-detached", "cms_service_certs webadmin", 600, identity=who)
+        _lock.acquire(
+            session, "cms_service_certs-detached", "cms_service_certs webadmin", 600, identity=who, tied_to_process=True
+        )
         args = {"service": "webadmin", **material(ca, "cms1", "cms1-r2"), "tls_port": port(lab, "cms1", "webadmin")}
         start = time.time()
         refused = failed(playbook(lab, play([args], hosts="cms1")), "cms1", "t0")

@@ -82,6 +82,7 @@ def test_a_free_node_is_locked_with_owner_run_controller_pid_purpose_start_and_e
         "controller": "ctl-a",
         "pid": LIVE,
         "worker_pid": LIVE,
+        "tied_to_process": False,
         "purpose": "service_certs webadmin",
         "started": "2026-12-06T20:00:00Z",
         "expires": "2026-12-06T20:10:00Z",
@@ -269,7 +270,7 @@ def test_a_lock_whose_processes_ended_on_this_controller_is_taken_over_with_a_wa
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
     store = FakeStore()
-    take(store, "killed-run", who={**ME, "pid": dead_pid, "worker_pid": dead_pid})
+    take(store, "killed-run", who={**ME, "pid": dead_pid, "worker_pid": dead_pid}, tied_to_process=True)
     result = take(store, "relaunch")
     assert store.holder()["run_id"] == "relaunch"
     assert result["taken_over"]["run_id"] == "killed-run"
@@ -280,7 +281,7 @@ def test_a_lock_whose_worker_still_runs_is_refused_though_its_playbook_process_e
     # The kill -9 observation: a module goes on after its ansible-playbook was killed, and still changes the node.
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     store = FakeStore()
-    take(store, "detached", who={**ME, "pid": int(dead.stdout), "worker_pid": LIVE})
+    take(store, "detached", who={**ME, "pid": int(dead.stdout), "worker_pid": LIVE}, tied_to_process=True)
     with pytest.raises(_lock.MmpLockHeld):
         take(store, "relaunch")
 
@@ -288,6 +289,15 @@ def test_a_lock_whose_worker_still_runs_is_refused_though_its_playbook_process_e
 def test_a_dead_run_of_another_controller_waits_for_its_expiry() -> None:
     # Processes of another machine cannot be looked at: its lock holds until it expires.
     store = FakeStore()
-    take(store, "elsewhere", who={**OTHER, "worker_pid": 1})
+    take(store, "elsewhere", who={**OTHER, "worker_pid": 1}, tied_to_process=True)
+    with pytest.raises(_lock.MmpLockHeld):
+        take(store, "relaunch")
+
+
+def test_a_lock_meant_to_outlast_its_command_holds_after_its_process_ended() -> None:
+    # An ad-hoc cms_lock holding a node for maintenance: its `ansible` process ends at once, the lock stays.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    store = FakeStore()
+    take(store, "maintenance", who={**ME, "pid": int(dead.stdout), "worker_pid": int(dead.stdout)})
     with pytest.raises(_lock.MmpLockHeld):
         take(store, "relaunch")
