@@ -29,20 +29,13 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import API_VARS
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._connection import CONNECTION_OPTIONS
 
-# module option -> (connection plugin option, inventory variables in order of preference)
+# module option -> (connection plugin option, inventory variables in order of preference): the connection options'
+# table (module_utils/_connection.py), plus the REST API options of the modules with the _api doc fragment (whose
+# table is module_utils/_api.py).
 CONNECTION_VARS = {
-    "host": ("host", ("ansible_host", "ansible_ssh_host")),
-    "port": ("port", ("ansible_port", "ansible_ssh_port")),
-    "username": ("remote_user", ("ansible_user", "ansible_ssh_user")),
-    "password": ("password", ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")),
-    "private_key_file": ("private_key_file", ("ansible_ssh_private_key_file", "ansible_private_key_file")),
-    "private_key_passphrase": (None, ("ansible_ssh_private_key_passphrase", "cms_private_key_passphrase")),
-    # Collection variables, for what inventories of SSH hosts do not say.
-    "known_hosts_file": (None, ("cms_known_hosts",)),
-    "host_key": (None, ("cms_host_key",)),
-    "host_key_checking": (None, ("cms_host_key_checking",)),
-    # The REST API (modules with the _api doc fragment): one table, in module_utils/_api.py.
+    **{option.name: (option.plugin_option, option.variables) for option in CONNECTION_OPTIONS},
     **{option: (None, names) for option, names in API_VARS.items()},
 }
 
@@ -136,12 +129,22 @@ class CmsActionBase(ActionBase):
     def runner(module: Any) -> None:
         raise NotImplementedError("an action plugin built on CmsActionBase sets runner")
 
+    def _plugin_value(self, option: str) -> Any:
+        """The connection plugin's value of ``option`` when something set it (a variable, the config, the
+        environment), not its default: the ssh plugin's defaults (a 10 s timeout, ControlPersist arguments) are
+        for OpenSSH, not for this collection's own defaults."""
+        try:
+            getter = getattr(self._connection, "get_option_and_origin", None)
+            if getter is None:  # pragma: no cover - older ansible-core
+                return self._connection.get_option(option)
+            value, origin = getter(option)
+        except (KeyError, AnsibleError):
+            return None
+        return None if origin == "default" else value
+
     def _inventory_value(self, task_vars: dict[str, Any], plugin_option: str | None, names: tuple[str, ...]) -> Any:
         if plugin_option and self._connection is not None:
-            try:
-                value = self._connection.get_option(plugin_option)
-            except (KeyError, AnsibleError):
-                value = None
+            value = self._plugin_value(plugin_option)
             if value not in (None, ""):
                 return value
         for name in names:
@@ -195,5 +198,8 @@ class CmsActionBase(ActionBase):
             except _ModuleExit as done:
                 out = done.result
         out = module.finish(out)
+        if out.get("unreachable"):
+            # Ansible counts a node it cannot reach as unreachable, not failed (ignore_unreachable, AWX host status).
+            out.pop("failed", None)
         result.update(out)
         return result
