@@ -141,6 +141,9 @@ SSH_KEYWORDS = (
 # What tunes OpenSSH's own connection reuse and compression: meaningless for one paramiko connection per module
 # call, and in Ansible's default ssh_args, so ignored without a warning.
 SSH_IGNORED_QUIETLY = ("controlmaster", "controlpersist", "controlpath", "compression")
+_WHY_IGNORED = {
+    "stricthostkeychecking": "host keys are always verified (see the host_key_checking option)",
+}
 # Command-line flags that take a value -> the keyword they set (None: ignored with a warning).
 _FLAG_KEYWORDS = {"-J": "proxyjump", "-p": "port", "-l": "user", "-i": "identityfile", "-F": "configfile"}
 _FLAGS_WITH_VALUE = "BbcDEeFIiJLlmOoPpQRSWw"
@@ -175,6 +178,7 @@ def parse_ssh_args(*texts: str | None) -> tuple[dict[str, str], list[str]]:
                 continue
             value = words[index]
             index += 1
+        shown = "%s %s" % (flag, value)
         if flag == "-o":
             keyword, _sep, value = value.replace("=", " ", 1).partition(" ")
             keyword = keyword.strip().lower()
@@ -184,8 +188,8 @@ def parse_ssh_args(*texts: str | None) -> tuple[dict[str, str], list[str]]:
         if keyword in SSH_KEYWORDS or keyword == "configfile":
             settings.setdefault(keyword, value)
         elif keyword not in SSH_IGNORED_QUIETLY:
-            shown = "-o %s" % keyword if flag == "-o" else flag
-            warnings.append("ignored the ssh option %s %s: not supported by cisco_cms.mmp" % (shown, value))
+            why = _WHY_IGNORED.get(keyword, "not supported by cisco_cms.mmp")
+            warnings.append("ignored the ssh option %s: %s" % (shown, why))
     return settings, warnings
 
 

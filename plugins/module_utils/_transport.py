@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import logging
 import os
 import re
 import time
@@ -59,6 +60,10 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import (
 )
 
 SECRET_MARK = "(output withheld: it may contain secrets)"
+
+# paramiko's transport thread logs a failed handshake with a traceback; with no handler Python would print it to
+# stderr beside the module's own error, which already says what happened.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def fingerprint_sha256(key: Any) -> str:
@@ -133,12 +138,22 @@ class _AcceptNewPolicy:
 
 
 class _RejectPolicy:
-    def __init__(self, path: str, node: str) -> None:
+    def __init__(self, path: str, node: str, jump: bool = False) -> None:
         self.path = path
         self.node = node
+        self.jump = jump
 
     def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
         host, port = _host_and_port(hostname)
+        if self.jump:
+            raise MmpHostKeyError(
+                "%s: the host key of the jump host %s (%s %s) is not in %s, so it cannot be verified and nothing "
+                "was sent through it. Check that fingerprint on the jump host, then add the key to that file "
+                "(ssh-keyscan -p %s %s >> %s) or name the known_hosts file that has it as UserKnownHostsFile in the "
+                "jump host's OpenSSH client config entry."
+                % (self.node, hostname, key.get_name(), fingerprint_sha256(key), self.path, port, host, self.path),
+                node=self.node,
+            )
         raise MmpHostKeyError(
             "%s: the host key of %s (%s %s) is not in %s, so the node cannot be verified and nothing was sent to "
             "it. Check that fingerprint on the node, then either add the key to that file (ssh-keyscan -p %s %s >> "
@@ -282,7 +297,7 @@ class MmpSession:
             if self.host_key_checking == "accept_new":
                 policy = _AcceptNewPolicy(known_hosts, label)
             else:
-                policy = _RejectPolicy(known_hosts, label)
+                policy = _RejectPolicy(known_hosts, label, jump=label != self.name)
         client.set_missing_host_key_policy(policy)
         return client, policy
 
@@ -339,7 +354,7 @@ class MmpSession:
         except paramiko.AuthenticationException as exc:
             raise self._auth_failed(exc, endpoint, label) from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise self._unreachable(exc, endpoint, label) from None
+            raise self._unreachable(exc, endpoint, label, client.get_transport()) from None
 
     def _mismatch(self, exc: Any, label: str, known_hosts: str) -> MmpHostKeyError:
         return MmpHostKeyError(
@@ -377,11 +392,19 @@ class MmpSession:
             node=self.name,
         )
 
-    def _unreachable(self, exc: BaseException, endpoint: Endpoint, label: str) -> MmpUnreachable:
+    def _unreachable(self, exc: BaseException, endpoint: Endpoint, label: str, transport: Any) -> MmpUnreachable:
         text = str(exc) or type(exc).__name__
         where = "%s (%s port %d)" % (label, endpoint.hostname, endpoint.port)
-        if isinstance(exc, TimeoutError) or "timed out" in text.lower():
-            what = "waiting for the SSH banner of" if "banner" in text.lower() else "connecting to"
+        # paramiko stops waiting for the SSH handshake at banner_timeout without an error of its own, and the login
+        # that follows finds "No existing session": that is the handshake that timed out.
+        stalled = transport is not None and "no existing session" in text.lower()
+        if isinstance(exc, TimeoutError) or "timed out" in text.lower() or stalled:
+            if stalled and transport.remote_version:
+                what = "negotiating the SSH session with"
+            elif stalled or "banner" in text.lower():
+                what = "waiting for the SSH banner of"
+            else:
+                what = "connecting to"
             return MmpUnreachable(
                 "timed out after %d s %s %s: it accepts no SSH session. Check that the node is up, that "
                 "ansible_host/ansible_port point at its MMP (SSH) interface, and the route to it (a jump host, a "
