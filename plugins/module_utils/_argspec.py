@@ -19,7 +19,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._connection import CONNECTION_SPEC
 
-__all__ = ["CONNECTION_SPEC", "ArgumentSpec", "with_connection"]
+__all__ = ["CONNECTION_SPEC", "PRIVATE_FILES_SPEC", "ArgumentSpec", "with_connection"]
+
+# Modules that write private keys or backups on the controller (documented in doc_fragments/_private_files.py).
+PRIVATE_FILES_SPEC: dict[str, Any] = {"allow_keys_in_repo": {"type": "bool", "default": False}}
 
 
 def with_connection(spec: dict[str, Any]) -> dict[str, Any]:
