@@ -185,6 +185,30 @@ def test_keys_held_only_by_an_ssh_agent_log_in_to_the_bastion_and_the_node(
     assert [a["method"] for a in auths(shared_lab, "cms1")][-1:] == ["publickey"]
 
 
+def test_an_encrypted_key_file_with_its_passphrase_logs_in_through_the_bastion(
+    shared_lab: SimLab, bastion: Bastion, home: Path, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    key = tmp_path / "id_encrypted"
+    key.write_bytes((shared_lab.dir / "id_ed25519").read_bytes())
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "open sesame", "-f", str(key)], check=True)
+    run = through(
+        playbook,
+        shared_lab,
+        home,
+        tmp_path,
+        drop=("ansible_password",),
+        hostvars={
+            "ansible_ssh_private_key_file": str(key),
+            "ansible_ssh_private_key_passphrase": "open sesame",
+            "ansible_ssh_common_args": "-J bastion",
+        },
+    )
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr
+    assert [a["method"] for a in auths(shared_lab, "cms1")][-1:] == ["publickey"]
+    assert "open sesame" not in run.stdout + run.stderr
+
+
 def test_a_jump_host_with_an_unknown_host_key_is_refused_like_a_node(
     shared_lab: SimLab, bastion: Bastion, home: Path, playbook: Callable[..., Run], tmp_path: Path
 ) -> None:
