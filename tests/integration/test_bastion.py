@@ -92,6 +92,19 @@ def test_proxyjump_in_ansible_ssh_common_args_reaches_the_node_through_the_basti
     assert not any("ControlMaster" in w or "ControlPersist" in w or "-C" in w for w in warnings), warnings
 
 
+def test_ssh_arguments_from_the_environment_are_honoured_like_the_ssh_connection_does(
+    shared_lab: SimLab, bastion: Bastion, home: Path, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    # ANSIBLE_SSH_ARGS is what [ssh_connection] ssh_args sets; Ansible's default for it (ControlPersist...) is not.
+    inventory = write_inventory(shared_lab, tmp_path / "hosts.yml")
+    since = bastion.mark()
+    run = playbook(
+        shared_lab, info_play(), inventories=(inventory,), env={"HOME": str(home), "ANSIBLE_SSH_ARGS": "-J bastion"}
+    )
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr
+    assert bastion.forwarded_to(since) == [shared_lab.port("cms1")]
+
+
 def test_proxycommand_with_ssh_w_reaches_the_node_through_the_bastion(
     shared_lab: SimLab, bastion: Bastion, home: Path, playbook: Callable[..., Run], tmp_path: Path
 ) -> None:
