@@ -172,9 +172,8 @@ class Backup:
         path = self.request.path(file_name)
         if not os.path.isfile(path):
             return Copy(MISSING)
-        try:
-            node_size = self.session.sftp.stat("/" + file_name).st_size
-        except OSError:
+        node_size = self.session.size(file_name)
+        if node_size is None:
             return Copy(DIFFERS)
         if os.path.getsize(path) != node_size:
             return Copy(DIFFERS, node_size)

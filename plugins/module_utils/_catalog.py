@@ -67,6 +67,8 @@ class Part:
                 match = re.search(r":(\d+)$", str(item))
                 if match:
                     return int(match.group(1))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            return value
         elif isinstance(value, str) and value.isdigit():
             return int(value)
         return self.default_port
@@ -74,12 +76,28 @@ class Part:
 
 @dataclass(frozen=True)
 class Trust:
-    """A trust store of a service: the command words that set it, the releases that have it, its status field."""
+    """A trust store of a service: the command words that set it, the releases that have it, its status field.
+
+    ``words`` follow the service's name: ``callbridge trust cluster <bundle>``.  ``option`` is the cms_service_certs
+    option that names its file (``""``: not managed by that module yet).  ``verify_field``/``verify_words``: the
+    status field of its verification mode and the words that set it (``callbridge ucm verify enable|disable``).
+    ``clear`` is the word that empties it, when the MMP has one.  ``mark`` is how sure the command's shape is
+    (docs/dev/mmp_reference.md#trust-stores).
+    """
 
     words: tuple[str, ...]
     majors: tuple[int, ...]
     field: str = "c2w_trust"
     option: str = "c2w_trust"
+    verify_field: str | None = None
+    verify_words: tuple[str, ...] = ()
+    clear: str | None = "none"  # [GUESS] every status prints `none` for an empty store [H]
+    mark: str = "H"
+
+    @property
+    def name(self) -> str:
+        """The store's name in the admin's words, from its status field: ``c2w``, ``cluster``, ``ucm``."""
+        return self.field[: -len("_trust")] if self.field.endswith("_trust") else self.field
 
 
 @dataclass(frozen=True)
@@ -90,8 +108,8 @@ class Service:
     ``list_fields`` hold space-separated lists; ``secret_labels`` are never returned; ``status_guessed`` marks a
     status block no public transcript shows ([GUESS], the 2.x-only services).  ``sequence`` is the outage
     sequence of docs/dev/mmp_reference.md#service-rules, ``certs`` standing for the certs command(s).  ``parts`` are the certificates it presents, the
-    first one its primary; ``c2w_trust`` the trust store of the C2W link; ``trust_fields`` every status field
-    naming a file it trusts others by.  ``absent_hint`` says what to use on a release that lacks it.  The CSR facts:
+    first one its primary; ``c2w_trust`` the trust store of the C2W link; ``trusts`` every trust store it has
+    (``trust_fields``: their status fields, each naming a file in use); ``flag_fields`` read ``enabled|disabled``.  ``absent_hint`` says what to use on a release that lacks it.  The CSR facts:
     ``csr_join_names`` (its certificate names the web bridge join URLs), ``csr_xmpp_domain`` (it names the XMPP
     domain on a node that runs the XMPP server), ``xmpp_server``, and ``cluster_identity`` (in a cluster it
     presents the cluster FQDN, shared by every node, rather than the node's own).
@@ -104,7 +122,8 @@ class Service:
     lifecycle: tuple[str, ...]
     parts: tuple[Part, ...] = (Part(),)
     c2w_trust: Trust | None = None
-    trust_fields: tuple[str, ...] = ()
+    trusts: tuple[Trust, ...] = ()
+    flag_fields: tuple[str, ...] = ()
     list_fields: tuple[str, ...] = ()
     secret_labels: tuple[str, ...] = ()
     status_guessed: bool = False
@@ -113,6 +132,18 @@ class Service:
     csr_xmpp_domain: bool = False
     xmpp_server: bool = False
     cluster_identity: bool = False
+
+    @property
+    def trust_fields(self) -> tuple[str, ...]:
+        """Every status field naming a file it trusts others by (each a file in use)."""
+        return tuple(trust.field for trust in self.trusts)
+
+    def trust(self, name: str) -> Trust:
+        """The trust store called ``name`` (``c2w``, ``cluster``, ``ucm``...)."""
+        for trust in self.trusts:
+            if trust.name == name:
+                return trust
+        raise KeyError(name)
 
     @property
     def part_names(self) -> tuple[str, ...]:
@@ -170,6 +201,9 @@ _WEB_BRIDGE_3 = (
     Part("c2w", "c2w_key", "c2w_cert", None, "c2w_", "c2w_tls_port", "c2w_listen", listen_field="c2w_listen"),
 )
 
+_CALLBRIDGE_C2W = Trust(("trust", "c2w"), majors=(3,))
+_WEB_BRIDGE_3_C2W = Trust(("c2w", "trust"), majors=(3,))
+
 SERVICES: dict[str, Service] = {
     "webadmin": Service(
         name="webadmin",
@@ -199,6 +233,11 @@ SERVICES: dict[str, Service] = {
             "bundle": ("CA Bundle file",),
             "c2w_trust": ("C2W trusted certs",),
             "cluster_trust": ("Callbridge cluster trusted certs",),
+            "branding_trust": ("Callbridge trust branding certs",),
+            "ucm_trust": ("UCM trusted certs",),
+            "ucm_verify": ("UCM verification mode",),
+            "imps_trust": ("IMPS trusted certs",),
+            "imps_verify": ("IMPS verification mode",),
         },
         # [H] S2: no disable; a restart applies the new certificates.
         sequence=("certs", "restart"),
@@ -207,8 +246,19 @@ SERVICES: dict[str, Service] = {
         # certificate.
         parts=(Part(default_port=5061),),
         # [H] S6: `callbridge trust c2w <bundle>`, the web bridges' C2W certificates it trusts (CMS 3.x only).
-        c2w_trust=Trust(("trust", "c2w"), majors=(3,)),
-        trust_fields=("c2w_trust", "cluster_trust"),
+        c2w_trust=_CALLBRIDGE_C2W,
+        trusts=(
+            _CALLBRIDGE_C2W,
+            # [H] S21: `callbridge trust cluster <bundle>`, the peer Call Bridges of a Call Bridge cluster; its
+            # status line [H] S6 (2.x: [GUESS] the same line).
+            Trust(("trust", "cluster"), (2, 3), "cluster_trust", ""),
+            # [H] S6 status line `Callbridge trust branding certs`; the command [M] by the line's wording.
+            Trust(("trust", "branding"), (3,), "branding_trust", "", mark="M"),
+            # [H] S12 (CMS 3.8): `callbridge ucm certs <bundle>`, `callbridge ucm verify enable|disable`.
+            Trust(("ucm", "certs"), (3,), "ucm_trust", "", "ucm_verify", ("ucm", "verify")),
+            Trust(("imps", "certs"), (3,), "imps_trust", "", "imps_verify", ("imps", "verify")),
+        ),
+        flag_fields=("ucm_verify", "imps_verify"),
         list_fields=("listen",),
         cluster_identity=True,
     ),
@@ -227,7 +277,8 @@ SERVICES: dict[str, Service] = {
         sequence=("disable", "certs", "enable"),
         lifecycle=("enable", "disable"),
         parts=(Part(port_field="listen"),),
-        trust_fields=("trust",),
+        # [H] S10/S31: `webbridge trust <bundle>`, the Call Bridge certificate itself.
+        trusts=(Trust(("trust",), (2,), "trust", ""),),
         list_fields=("listen",),
         status_guessed=True,
         absent_hint="CMS 3.0 removed it; on 3.x use webbridge3",
@@ -252,8 +303,8 @@ SERVICES: dict[str, Service] = {
         lifecycle=("enable", "disable", "restart"),
         parts=_WEB_BRIDGE_3,
         # [H] S6/S21: `webbridge3 c2w trust <bundle>`, the bundle it trusts Call Bridge C2W clients by.
-        c2w_trust=Trust(("c2w", "trust"), majors=(3,)),
-        trust_fields=("c2w_trust",),
+        c2w_trust=_WEB_BRIDGE_3_C2W,
+        trusts=(_WEB_BRIDGE_3_C2W,),
         list_fields=("https_listen", "c2w_listen"),
         absent_hint="it exists only on CMS 3.x; on 2.x use webbridge",
         csr_join_names=True,
@@ -301,6 +352,46 @@ SERVICES: dict[str, Service] = {
         cluster_identity=True,
     ),
 }
+
+
+@dataclass(frozen=True)
+class TlsService:
+    """A ``tls <name>`` setting: the trust store and peer verification of one kind of TLS link the node makes or
+    takes, apart from the service blocks (``tls sip trust ROOTCA.cer``, ``tls sip verify enable`` [H] S8).
+
+    ``mark`` says how sure its existence is (docs/dev/mmp_reference.md#trust-stores).
+    """
+
+    name: str
+    majors: tuple[int, ...] = (2, 3)
+    mark: str = "GUESS"
+
+
+TLS_SERVICES: dict[str, TlsService] = {
+    "sip": TlsService("sip", mark="H"),  # [H] S8: `tls sip trust <bundle>`, `tls sip verify enable`
+    # [GUESS] the other links the node verifies by a CA bundle: the LDAP directory, the database cluster's client
+    # and server sides, and Web Admin's outgoing connections (CDR receivers, Meeting Management).
+    "ldap": TlsService("ldap"),
+    "dbclient": TlsService("dbclient"),
+    "dbserver": TlsService("dbserver"),
+    "webadmin": TlsService("webadmin"),
+}
+# [H] S8 `verify enable`; [GUESS] `disable` and `ocsp` (verification plus revocation checks by OCSP).
+TLS_VERIFY_MODES = ("enable", "disable", "ocsp")
+# [GUESS] The status block of `tls <name>`: no transcript shows it; the first label present wins.
+TLS_LABELS: dict[str, tuple[str, ...]] = {
+    "trust": ("Trust bundle", "Trusted certs", "CA Bundle file"),
+    "verify": ("Verification", "Verification mode", "Verify"),
+}
+# The word that empties a trust store [GUESS]: the statuses print `none` for an empty one [H].
+TRUST_CLEAR = "none"
+
+
+def get_tls_service(name: object) -> TlsService:
+    if not isinstance(name, str) or name not in TLS_SERVICES:
+        raise MmpValidationError("tls service %r is not one of %s" % (name, ", ".join(TLS_SERVICES)))
+    return TLS_SERVICES[name]
+
 
 # The database cluster's certificates as `database cluster status` names them: a server and a client pair, each
 # verified against the cluster's CA certificate.  It is not a service (no status block, no certs command of its

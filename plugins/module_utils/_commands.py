@@ -20,7 +20,13 @@ import ipaddress
 import re
 import unicodedata
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import get_service, services_taking
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import (
+    TLS_VERIFY_MODES,
+    TRUST_CLEAR,
+    get_service,
+    get_tls_service,
+    services_taking,
+)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -29,6 +35,12 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpVa
 BASENAME_RE = re.compile(r"[A-Za-z0-9_-]+")  # [H] "alphanumeric, hyphen or underscore characters"
 FILE_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # flat store at the SFTP root [H]; names are bare
 COUNTRY_RE = re.compile(r"[A-Za-z]{2}")  # [H] two-letter ISO code
+# Lengths the collection keeps to. CMS documents none [GUESS]; a node's file system takes names of up to 255 bytes,
+# and the file names made from a basename add suffixes (".key", "-fullchain.cer", "-<sha8>" when moved aside).
+BASENAME_MAX = 100
+FILE_NAME_MAX = 128
+SAN_MAX_ENTRIES = 100
+COMMAND_MAX = 4096  # one MMP command line; a longer `pki csr` (thousands of SAN entries) is not a sane CSR
 # The collection's node lock (module_utils/_lock.py) and its temporary files.  A plain name, not a dot file: file
 # names with a leading dot are refused above all else, and whether a CMS store keeps them is not known.  No CMS file
 # ends in ``.lock``.
@@ -71,6 +83,12 @@ def validate_text(value: object, what: str = "value") -> str:
 def validate_basename(name: object, what: str = "basename") -> str:
     """The key/cert basename of ``pki csr|selfsigned|sign`` [H]: letters, digits, ``-`` and ``_``."""
     name = validate_text(name, what)
+    if len(name) > BASENAME_MAX:
+        raise MmpValidationError(
+            "%s %s is %d characters long; basenames are kept to %d (the node's file names add suffixes to them). "
+            "Use a shorter one, e.g. <host>-<service>-<year>."
+            % (what, _show(name[:40] + "..."), len(name), BASENAME_MAX)
+        )
     if not BASENAME_RE.fullmatch(name):
         raise MmpValidationError(
             "%s %s is not valid: a basename may hold only letters, digits, '-' and '_' (no dots, no extension: the "
@@ -99,6 +117,11 @@ def validate_file_name(name: object, what: str = "file name") -> str:
         raise MmpValidationError(
             "%s %s starts with a dot; hidden or relative names are refused. Rename the file without the leading "
             "dot." % (what, _show(name))
+        )
+    if len(name) > FILE_NAME_MAX:
+        raise MmpValidationError(
+            "%s %s is %d characters long; node file names are kept to %d. Rename the file."
+            % (what, _show(name[:40] + "..."), len(name), FILE_NAME_MAX)
         )
     if not FILE_NAME_RE.fullmatch(name):
         raise MmpValidationError(
@@ -133,6 +156,15 @@ def validate_subject_value(key: str, value: object, what: str) -> str:
         raise MmpValidationError(
             "%s %s contains a double quote; the MMP command line has no way to escape it (values with spaces are "
             "sent in double quotes). Remove the quote." % (what, _show(value))
+        )
+    foreign = sorted({char for char in value if ord(char) > 126})
+    if foreign:
+        # Bidi overrides and look-alike letters make a subject read as another (U+202E turns "moc.elpmaxe" around);
+        # how the MMP passes non-ASCII to its CSR is not known either. Subjects of service certificates are ASCII.
+        raise MmpValidationError(
+            "%s %s contains non-ASCII character(s) %s (bidi controls, look-alike letters and accents can make a "
+            "subject read as another); write it in plain ASCII, e.g. without accents"
+            % (what, _show(value), " ".join("U+%04X" % ord(c) for c in foreign))
         )
     bad = sorted({char for char in value if char in UNSAFE_SUBJECT_CHARS})
     if bad:
@@ -399,9 +431,20 @@ def pki_csr(
     if country is not None:
         words.append("C:" + validate_country(country))
     san = normalize_san(cn, subject_alt_name)
+    if len(san) > SAN_MAX_ENTRIES:
+        raise MmpValidationError(
+            "subject_alt_name has %d entries; at most %d are sent in one CSR. A certificate for more names is better "
+            "split, or made with a wildcard name" % (len(san), SAN_MAX_ENTRIES)
+        )
     if san:
         words.append("subjectAltName:" + ",".join(san))
-    return _join(*words)
+    command = _join(*words)
+    if len(command) > COMMAND_MAX:
+        raise MmpValidationError(
+            "the pki csr command would be %d characters long; at most %d are sent on one MMP command line. Use fewer "
+            "or shorter subject_alt_name entries" % (len(command), COMMAND_MAX)
+        )
+    return command
 
 
 def pki_selfsigned(name: str, common_name: str | None = None) -> str:
@@ -508,6 +551,51 @@ def c2w_trust(service: str, bundle_file: str) -> str:
             % (_show(service), " and ".join(services_taking("c2w_trust")))
         )
     return _join(service, *trust.words, validate_file_name(bundle_file, trust.option))
+
+
+def trust_store(service: str, store: str, bundle_file: str | None) -> str:
+    """The command that sets (``bundle_file``) or empties (``None``) the trust store ``store`` of ``service``:
+    ``callbridge trust cluster peers.cer``, ``callbridge ucm certs cucm-tomcat.cer`` [H, S12],
+    ``callbridge trust branding none`` (docs/dev/mmp_reference.md#trust-stores)."""
+    svc = get_service(service)
+    try:
+        trust = svc.trust(store)
+    except KeyError:
+        raise MmpValidationError(
+            "%s has no trust store %s (it has %s)" % (svc.name, _show(store), ", ".join(t.name for t in svc.trusts))
+        ) from None
+    if bundle_file is None:
+        if trust.clear is None:
+            raise MmpValidationError("%s's %s trust store cannot be emptied from the MMP" % (svc.name, trust.name))
+        return _join(svc.name, *trust.words, trust.clear)
+    return _join(svc.name, *trust.words, validate_file_name(bundle_file, "%s trust bundle" % trust.name))
+
+
+def trust_verify(service: str, store: str, enabled: bool) -> str:
+    """``callbridge ucm verify enable|disable`` [H, S12]: whether the service checks the peer against the store."""
+    svc = get_service(service)
+    trust = next((t for t in svc.trusts if t.name == store and t.verify_words), None)
+    if trust is None:
+        raise MmpValidationError("%s's %s trust store has no verification mode" % (svc.name, _show(store)))
+    return _join(svc.name, *trust.verify_words, "enable" if enabled else "disable")
+
+
+def tls_status(name: str) -> str:
+    """``tls <name>`` alone: its trust store and verification mode ([GUESS] shape)."""
+    return _join("tls", get_tls_service(name).name)
+
+
+def tls_trust(name: str, bundle_file: str | None) -> str:
+    """``tls sip trust ROOTCA.cer`` [H, S8]; ``None`` empties it (``none`` [GUESS])."""
+    bundle = TRUST_CLEAR if bundle_file is None else validate_file_name(bundle_file, "tls %s trust bundle" % name)
+    return _join("tls", get_tls_service(name).name, "trust", bundle)
+
+
+def tls_verify(name: str, mode: str) -> str:
+    """``tls sip verify enable`` [H, S8]; ``disable`` and ``ocsp`` [GUESS]."""
+    if mode not in TLS_VERIFY_MODES:
+        raise MmpValidationError("tls verify mode %s is not one of %s" % (_show(mode), ", ".join(TLS_VERIFY_MODES)))
+    return _join("tls", get_tls_service(name).name, "verify", mode)
 
 
 def outage_sequence(service: str, certs_commands: list[str]) -> list[str]:

@@ -50,7 +50,11 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import (
     sha256_hex,
     write_private_file,
 )
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import parse_db_cluster_status, to_iso_utc
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
+    db_cluster_member,
+    parse_db_cluster_status,
+    to_iso_utc,
+)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._runner import SessionRunner, require_libraries
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import expects_confirmation
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
@@ -130,7 +134,7 @@ def observe(status: dict[str, Any]) -> dict[str, Any]:
     certs = status.get("certificates") or {}
     return {
         "state": state,
-        "enabled": state in ENABLED_STATES,
+        "enabled": state in ENABLED_STATES or (state == "error" and db_cluster_member(status)),
         "healthy": healthy,
         "transition": status.get("transition"),
         "primary_address": in_use,
@@ -465,7 +469,7 @@ def _describe_state(seen: dict[str, Any]) -> str:
         "replica": "a replica" + ("" if seen["healthy"] else " (not in sync)"),
         "client": "connected to the cluster" + ("" if seen["healthy"] else " (primary not connected)"),
         "enabled": "Enabled",
-        "error": "in the Error state",
+        "error": "in the Error state" + (" and still a member of the cluster" if seen.get("enabled") else ""),
         "disabled": "Disabled",
     }.get(seen["state"], seen["state"])
     if seen["primary_address"] and seen["state"] in ("replica", "client"):
@@ -548,14 +552,21 @@ def plan_cluster(request: ClusterRequest, before: dict[str, Any], uploads: list[
         return [request.certs_command]
     if reached(state, before, request.primary) and certs_ok:
         return []
-    # A node in the Error state (a failed join) may join or connect again with the certificates it has.
-    if before["state"] not in ("disabled", "error") or (before["state"] == "error" and not certs_ok):
+    # A node in the Error state outside any cluster (a failed join) may join or connect again with the
+    # certificates it has; one whose status still shows its membership is clustered, and must leave first.
+    if (
+        before["enabled"]
+        or before["state"] not in ("disabled", "error")
+        or (before["state"] == "error" and not certs_ok)
+    ):
         raise _enabled_error(node, before, "make it %s" % _wanted_text(state, request.primary))
     if not files and not _has_certs(before, state):
         raise MmpValidationError(
             "%s has no database cluster certificates configured; give the certificate files (server_key, "
             "server_cert, client_key, client_cert, ca_cert, or the 3-file client form for state connected)" % node
         )
+    if certs_ok:
+        _refuse_expired(node, before, state)
     commands = [] if certs_ok else [request.certs_command]
     if before["interface"] != request.interface:
         commands.append(db_cluster_localnode(request.interface))
@@ -668,6 +679,25 @@ def run_cluster(module: Any) -> None:
     except MmpValidationError as exc:
         module.fail_json(**exc.to_fail_kwargs())
     SessionRunner(module).run(lambda session: DbCluster(module, session, request))
+
+
+def _refuse_expired(node: str, seen: dict[str, Any], state: str) -> None:
+    """Refuse to cluster onto certificate files the status marks ``(expired)``.
+
+    [H] TN 216549: when the database certificates expire the cluster nodes stop talking to each other, so a
+    cluster formed on them fails at once; the status names such files with ``(expired)`` [H].
+    """
+    keys = CLIENT_KEYS if state == "connected" else CERT_KEYS
+    names = {seen["certificates"].get(key) for key in keys}
+    expired = [name for name in seen["expired"] if name in names]
+    if expired:
+        raise MmpValidationError(
+            "%s: cannot %s: its database cluster certificates %s are marked (expired) in database cluster status, "
+            "and nodes cannot talk to each other on expired certificates. Give new certificate files (server_key, "
+            "server_cert, client_key, client_cert, ca_cert or their *_src twins), for example those the "
+            "db_cluster_rebuild role makes in its certificates phase, then run this again. Nothing was changed."
+            % (node, TRANSITIONS[state], ", ".join(sorted(expired)))
+        )
 
 
 def _has_certs(seen: dict[str, Any], state: str) -> bool:

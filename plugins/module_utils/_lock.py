@@ -84,6 +84,9 @@ class Holder:
     purpose: str
     started: str
     expires: str
+    # The worker process that runs the module (0 in a lock file written before it was recorded): a module that
+    # goes on after its ansible-playbook was killed still holds the node.
+    worker_pid: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +96,15 @@ class Holder:
 
     def expired(self, now: datetime.datetime) -> bool:
         return now >= parse_iso(self.expires)
+
+    def gone(self, controller: str) -> bool:
+        """Its run died: the lock was taken on ``controller`` (this one), and none of its processes runs any more.
+
+        Only a process of this controller can be looked at; a lock of another controller waits for its expiry.
+        """
+        if self.controller != controller:
+            return False
+        return not any(_process_runs(pid) for pid in (self.pid, self.worker_pid) if pid > 0)
 
     def describe(self) -> str:
         return "run %s (%s) of %s on %s (pid %s), since %s, until %s" % (
@@ -120,6 +132,7 @@ class Holder:
                 purpose=str(doc["purpose"]),
                 started=str(doc["started"]),
                 expires=str(doc["expires"]),
+                worker_pid=int(doc.get("worker_pid", 0)),
             )
             parse_iso(holder.started)
             parse_iso(holder.expires)
@@ -174,7 +187,17 @@ def controller_identity() -> dict[str, Any]:
         owner = getpass.getuser()
     except (KeyError, OSError):  # a container user without a passwd entry
         owner = "uid %d" % os.getuid()
-    return {"owner": owner, "controller": socket.gethostname(), "pid": os.getppid()}
+    return {"owner": owner, "controller": socket.gethostname(), "pid": os.getppid(), "worker_pid": os.getpid()}
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # there, but another user's
+        return True
+    return True
 
 
 def validate(run_id: str, purpose: str | None = None, ttl: int = DEFAULT_TTL) -> None:
@@ -279,6 +302,19 @@ def _claim(session: Any, seen: Seen, break_hint: str) -> str | None:
 # ------------------------------------------------------------------------------------------------------------
 # Acquire and release
 # ------------------------------------------------------------------------------------------------------------
+def _takeover_reason(seen: Seen, now: datetime.datetime, controller: str, break_lock: bool) -> str | None:
+    """Why another run's lock may be taken over (expired, its run is dead here, or broken on request), else None."""
+    holder = seen.holder
+    if holder is not None and holder.expired(now):
+        return "expired at %s" % holder.expires
+    if holder is not None and holder.gone(controller):
+        pids = " or ".join(str(pid) for pid in (holder.pid, holder.worker_pid) if pid > 0)
+        return "its run ended without releasing it (no process %s runs on this controller any more)" % pids
+    if break_lock:
+        return "broken on request (break_lock)"
+    return None
+
+
 def acquire(
     session: Any,
     run_id: str,
@@ -308,11 +344,8 @@ def acquire(
     if seen is not None and seen.holder is not None and seen.holder.run_id == run_id:
         started = parse_iso(seen.holder.started)
     elif seen is not None:
-        if seen.holder is not None and seen.holder.expired(now):
-            why = "expired at %s" % seen.holder.expires
-        elif break_lock:
-            why = "broken on request (break_lock)"
-        else:
+        why = _takeover_reason(seen, now, str(who["controller"]), break_lock)
+        if why is None:
             raise MmpLockHeld(session.name, seen, break_hint)
         warnings.append(
             "%s: took over the lock of %s: %s. If that run is still going, stop it: two runs now change this node."
@@ -327,6 +360,7 @@ def acquire(
         purpose=purpose or "",
         started=iso(started),
         expires=iso(now + datetime.timedelta(seconds=ttl)),
+        worker_pid=int(who.get("worker_pid", 0)),
     )
     refreshed = seen is not None and taken_over is None
     if not check_mode:

@@ -19,7 +19,7 @@ import ipaddress
 import re
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import get_service
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import TLS_LABELS, get_service, get_tls_service
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpParseError
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import ERROR_RE, output_lines, strip_ansi
 
@@ -126,6 +126,15 @@ def _file_value(value: str | None) -> str | None:
     if value is None or value.strip().lower() in _NONE_VALUES:
         return None
     return value.strip()
+
+
+# Status fields that hold one TCP port: returned as numbers (``TLS port : 447`` [H] S6 is 447, not "447").
+_PORT_FIELDS = ("tls_port", "listen_port")
+
+
+def _port_value(value: str | None) -> int | None:
+    text = _file_value(value)
+    return int(text) if text is not None and text.isdigit() else None
 
 
 def _list_value(value: str | list[str] | None) -> list[str]:
@@ -271,37 +280,8 @@ def parse_pki_inspect(text: str) -> dict[str, Any]:
         "is_ca": None,
         "certificates": [],
     }
-    recognised = False
-    blocks: list[tuple[str, list[str]]] = []
-    for line in lines:
-        check = _CHECK_RE.match(line)
-        if check:
-            recognised = True
-            found = check.group("result").lower() == "found"
-            if "ssh" in check.group("what").lower():
-                result["ssh_key_found"] = found
-            else:
-                result["found"] = found
-            continue
-        contains = _CONTAINS_RE.match(line)
-        if contains:
-            recognised = True
-            result["kind"] = _kind(contains.group("what"))
-            if contains.group("count"):
-                result["count"] = int(contains.group("count"))
-            continue
-        start = _BLOCK_START_RE.match(line)
-        if start:
-            recognised = True
-            blocks.append(("csr" if "Request" in start.group("kind") else "certificate", []))
-            continue
-        if blocks:
-            blocks[-1][1].append(line)
-            continue
-        bits = _KEY_BITS_RE.match(line)
-        if bits:
-            result["key_bits"] = int(bits.group("bits"))
-    if not recognised:
+    blocks = _read_inspect_lines(lines, result)
+    if blocks is None:
         raise MmpParseError(
             "pki inspect output has none of its known lines ('Checking ...', 'File contains ...', 'Certificate:')",
             command="pki inspect",
@@ -322,6 +302,38 @@ def parse_pki_inspect(text: str) -> dict[str, Any]:
     if not result["count"]:
         result["count"] = len(result["certificates"])
     return result
+
+
+def _read_inspect_lines(lines: list[str], result: dict[str, Any]) -> list[tuple[str, list[str]]] | None:
+    """The check and "File contains" lines into ``result``; the OpenSSL-style blocks, ``None`` if no line is known."""
+    recognised = False
+    blocks: list[tuple[str, list[str]]] = []
+    for line in lines:
+        check = _CHECK_RE.match(line)
+        if check:
+            recognised = True
+            found = check.group("result").lower() == "found"
+            result["ssh_key_found" if "ssh" in check.group("what").lower() else "found"] = found
+            continue
+        contains = _CONTAINS_RE.match(line)
+        if contains:
+            recognised = True
+            result["kind"] = _kind(contains.group("what"))
+            if contains.group("count"):
+                result["count"] = int(contains.group("count"))
+            continue
+        start = _BLOCK_START_RE.match(line)
+        if start:
+            recognised = True
+            blocks.append(("csr" if "Request" in start.group("kind") else "certificate", []))
+            continue
+        if blocks:
+            blocks[-1][1].append(line)
+            continue
+        bits = _KEY_BITS_RE.match(line)
+        if bits:
+            result["key_bits"] = int(bits.group("bits"))
+    return blocks if recognised else None
 
 
 _CSR_CREATED_RE = re.compile(r"Created key file (?P<key>\S+) and CSR (?P<csr>\S+)")  # [H]
@@ -461,7 +473,9 @@ def parse_service_status(service: str, text: str) -> dict[str, Any]:
     ``key``, ``cert``, ``bundle`` (``None`` for ``none`` or an absent line), ``listen`` (list), ``raw`` (the label
     dict).  Per service, the other fields of ``SERVICES[service].labels`` (webbridge3: ``https_key``,
     ``https_cert``, ``c2w_key``, ``c2w_cert``, ``c2w_trust``, ``https_listen``, ``c2w_listen``; turn:
-    ``tls_port``; webadmin: ``listen_interface``, ``listen_port``, ``state``...).  Passwords and shared secrets
+    ``tls_port``; webadmin: ``listen_interface``, ``listen_port``, ``state``...; callbridge: every trust store,
+    ``c2w_trust``, ``cluster_trust``, ``branding_trust``, ``ucm_trust``, ``imps_trust``, and the booleans
+    ``ucm_verify``, ``imps_verify``).  Ports (``tls_port``, ``listen_port``) are integers.  Passwords and shared secrets
     (``turn`` prints its password in clear [H]) are dropped from every field, ``raw`` included.
     """
     svc = get_service(service)
@@ -490,8 +504,10 @@ def parse_service_status(service: str, text: str) -> dict[str, Any]:
         value = values.get(name)
         if name in svc.list_fields:
             result[name] = _list_value(value)
-        elif name in ("enabled", "http_redirect"):
+        elif name in ("enabled", "http_redirect") or name in svc.flag_fields:
             result[name] = _bool_word(value if isinstance(value, str) else None)
+        elif name in _PORT_FIELDS:
+            result[name] = _port_value(value if isinstance(value, str) else None)
         elif isinstance(value, list):
             result[name] = [_file_value(v) for v in value]
         else:
@@ -510,6 +526,45 @@ def parse_service_status(service: str, text: str) -> dict[str, Any]:
         result["listen"] = ["%s:%s" % (iface, port) if port else iface] if iface else []
     result["raw"] = raw
     return result
+
+
+def parse_tls_status(name: str, text: str) -> dict[str, Any]:
+    """``tls <name>`` alone: ``{tls, trust, verify, known}`` ([GUESS] shape, docs/dev/mmp_reference.md#trust-stores).
+
+    ``trust`` is the bundle file (``None`` for ``none``), ``verify`` the mode word (``enabled``, ``disabled``,
+    ``ocsp``).  As for every [GUESS] shape, output that does not look like it is "unknown" (``known: False``, both
+    values ``None``), never an error of the node.
+    """
+    service = get_tls_service(name)
+    result: dict[str, Any] = {"tls": service.name, "trust": None, "verify": None, "known": False}
+    try:
+        block = parse_status_block(text)
+    except MmpParseError:
+        return result
+    by_key = {_label_key(label): value for label, value in block.items() if isinstance(value, str)}
+    for field, labels in TLS_LABELS.items():
+        value = next((by_key[_label_key(label)] for label in labels if _label_key(label) in by_key), None)
+        if value is None:
+            continue
+        result["known"] = True
+        if field == "trust":
+            result["trust"] = _file_value(value)
+        else:
+            word = value.strip().lower()
+            result["verify"] = {"true": "enabled", "false": "disabled"}.get(word, word)
+    return result
+
+
+def db_cluster_member(status: dict[str, Any]) -> bool:
+    """Whether a parsed ``database cluster status`` shows this node inside a cluster, whatever its status word.
+
+    [M] TN 210530 shows ``Status : Error`` above a full membership (the primary connected, ``Node in use``, this
+    node ``(me)`` as a replica in sync): a failed ``upgrade_schema`` leaves the cluster formed.  Clustering is then
+    still enabled, and certificates cannot change until the node is removed [H].  A ``(me)`` line that is connected
+    or names a role is membership; a ``Node in use`` alone is not (a Disabled node prints ``Node in use : None``).
+    """
+    me = next((n for n in status.get("nodes") or [] if n.get("me")), None)
+    return bool(me and (me.get("connected") or me.get("role")))
 
 
 def redact_secrets(text: str) -> str:

@@ -839,6 +839,7 @@ class PkiInfo:
             "verify": self.verify,
             "services": services,
             "database_cluster": usage["database_cluster"],
+            "tls": usage.get("tls") or {},
             "files_in_use": usage["files"],
             "should_renew": bool(renew),
             "renew": renew,

@@ -28,12 +28,13 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import DATA
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import service_enable, service_restart
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import write_atomic
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import to_iso_utc
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import db_cluster_member, to_iso_utc
 
 SCHEMA = "cisco_cms.mmp.cert_report"
 SCHEMA_VERSION = 1
 URGENCIES = ("expired", "critical", "warning", "ok")
 DATABASE_SERVICE = "database_cluster"
+TLS_SERVICE = "tls"  # the `tls <name>` trust stores of a node, shown as one entry
 MAIN_SLOT = MAIN_PART  # the report format's name for a part is "slot"
 if TYPE_CHECKING:
     # One kind of output file: how to render the report as text, and how to read back the generation time that a
@@ -108,6 +109,7 @@ def service_uses(pki: dict[str, Any]) -> list[dict[str, Any]]:
     parts, each ``slot`` (the part's name), ``key``, ``cert``, ``bundle``, ``cert_role``: the key/certificate pairs
     the service presents; webbridge3 has an ``https`` and a ``c2w`` part, each a full chain without bundle) and
     ``trust`` (each ``role``, ``file``: what it trusts others by).  A service with no file configured is left out.
+    The ``tls <name> trust`` bundles come as one more entry, ``tls``, with trust roles ``sip_trust``, ``ldap_trust``...
     """
     uses: list[dict[str, Any]] = []
     statuses = pki.get("services") or {}
@@ -124,12 +126,21 @@ def service_uses(pki: dict[str, Any]) -> list[dict[str, Any]]:
         ]
         if parts or trust:
             uses.append({"name": name, "enabled": status.get("enabled"), "slots": parts, "trust": trust})
+    # The `tls <name> trust` stores (SIP, LDAP...) belong to no service block: one entry holds them all.
+    tls_trust = [
+        {"role": "%s_trust" % name, "file": store["trust"]}
+        for name, store in sorted((pki.get("tls") or {}).items())
+        if isinstance(store, dict) and isinstance(store.get("trust"), str) and store["trust"]
+    ]
+    if tls_trust:
+        uses.append({"name": TLS_SERVICE, "enabled": None, "slots": [], "trust": tls_trust})
     cluster = pki.get("database_cluster") or {}
     certs = {role: (entry or {}).get("file") for role, entry in (cluster.get("certificates") or {}).items()}
     db_parts = [_part_use(part, certs) for part in DATABASE_PARTS]
     db_parts = [part for part in db_parts if part["key"] or part["cert"]]
     if db_parts:
-        enabled = cluster.get("status") == "enabled" if cluster.get("status") else None
+        # An Error status that still lists the node's membership is a clustered node too (TN 210530).
+        enabled = cluster.get("status") == "enabled" or db_cluster_member(cluster) if cluster.get("status") else None
         uses.append({"name": DATABASE_SERVICE, "enabled": enabled, "slots": db_parts, "trust": []})
     return uses
 

@@ -16,7 +16,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._connection import session_kwargs
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpError
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
+    MmpAuthError,
+    MmpConnectError,
+    MmpError,
+    MmpHostKeyError,
+)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import (
     HAS_PARAMIKO,
     PARAMIKO_IMPORT_ERROR,
@@ -94,7 +99,15 @@ class SessionRunner:
         """
         failure = None
         try:
-            result = logic(self.open_session())
+            try:
+                session = self.open_session()
+            except (MmpAuthError, MmpHostKeyError):
+                raise  # a node that answered and refused: the task failed, the host was reached
+            except MmpConnectError as exc:
+                # Nothing was done on a node that could not be reached: Ansible counts such a host as unreachable.
+                failure = {"unreachable": True, "changed": False, **exc.to_fail_kwargs()}
+            else:
+                result = logic(session)
         except MmpError as exc:
             failure = {**getattr(exc, "result", {}), **exc.to_fail_kwargs()}
         finally:

@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import os
 import re
+import secrets
 import socket
 import ssl
 import time
@@ -52,11 +53,18 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     validate_san_entry,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
+    MmpAuthError,
     MmpCommandError,
+    MmpConnectError,
     MmpError,
+    MmpHostKeyError,
+    MmpTimeout,
     MmpValidationError,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import read_controller_file
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._lock import DEFAULT_TTL as LOCK_TTL
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._lock import acquire as acquire_lock
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._lock import release as release_lock
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
     parse_enable_output,
     parse_match,
@@ -96,6 +104,11 @@ ROLLBACK_COMMAND_TIMEOUT = 120.0  # seconds; the module's default command_timeou
 MAIN = MAIN_PART  # the one certificate of every service but webbridge3 (which has https and c2w)
 TLS_HANDSHAKE_TIMEOUT = 10.0
 TLS_RETRY_INTERVAL = 1.0
+# The rollback's reconnect waits between tries: 1 s, doubling, at most this long, until reconnect_timeout.
+RECONNECT_MAX_INTERVAL = 10.0
+# RSA keys under 2048 bits are refused by browsers and by current CMS peers alike.
+MIN_RSA_BITS = 2048
+PRIVATE_KEY_MARKER = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 
 
 def _file_options() -> dict[str, dict[str, Any]]:
@@ -118,6 +131,10 @@ SERVICE_CERTS_ARGS = ArgumentSpec(
         "tls_port": {"type": "int"},
         "c2w_tls_port": {"type": "int"},
         "tls_timeout": {"type": "int", "default": 30},
+        "reconnect_timeout": {"type": "int", "default": 300},
+        "allow_san_shrink": {"type": "bool", "default": False},
+        "run_id": {"type": "str"},
+        "break_lock": {"type": "bool", "default": False},
     },
     # c2w_key/c2w_key_src go with c2w_cert/c2w_cert_src in any of the four pairings: request_files checks that.
     required_one_of=[("key", "key_src"), ("cert", "cert_src")],
@@ -234,6 +251,14 @@ def request_files(params: dict[str, Any], service: Service) -> dict[str, NodeFil
             files[option] = NodeFile(option, str(name))
             continue
         raw = _read_controller_file(src, src_option)
+        if not option.endswith("key") and PRIVATE_KEY_MARKER.search(raw):
+            # A combined "certificate + key" PEM is common; uploaded as a certificate, the key would sit on the node
+            # in a file anyone who can read certificates reads.
+            raise MmpValidationError(
+                "%s %s holds a private key block; a certificate or bundle file must hold certificates only, or the key "
+                "lands on the node in a certificate file. Split it: give the key as key_src (or c2w_key_src) and the "
+                "certificates alone as %s. Nothing was uploaded." % (src_option, src, src_option)
+            )
         data = normalize_upload(raw, "%s %s" % (src_option, src), option.endswith("key"))
         normalized = data != raw
         if name is None:
@@ -307,6 +332,8 @@ def tls_probe(host: str, port: int, roots: list[Any], timeout: float = TLS_HANDS
         "fingerprint_sha256": info["fingerprint_sha256"],
         "public_key_sha256": info["public_key_sha256"],
         "subject": info["subject"],
+        "common_name": info["common_name"],
+        "san": info["san"],
         "not_after": info["not_after"],
         "verified": verified,
         "verify_reason": reason,
@@ -368,6 +395,8 @@ class ServiceCertificates:
         self.uploads: list[dict[str, Any]] = []
         self.tls: dict[str, Any] = {}
         self.notes: list[str] = []
+        self.reasons: list[str] = []  # why the service is changed, in the admin's words (also in the diff)
+        self.final: dict[str, Any] = {}  # the state the service ended in: enabled, running, what it serves
         self.outage = 0.0
         self._down_at: float | None = None
 
@@ -550,6 +579,8 @@ class ServiceCertificates:
             problems += self._validate_material(material)
         if self.trust is not None:
             problems += self._validate_trust(self.trust)
+        if not problems and not self.p.get("allow_san_shrink"):
+            problems += self._san_shrink()
         if problems:
             raise MmpValidationError(
                 "%s: the new certificate material for %s failed validation; %s was not touched:\n- %s"
@@ -589,6 +620,7 @@ class ServiceCertificates:
                 "CSR was made with"
                 % (where, m.key.shown(), m.cert.shown(), public_key_sha256(m.key_obj), info["public_key_sha256"])
             )
+        problems += self._leaf_kind_problems(where, m, info)
         if info["expired"]:
             problems.append("%scertificate %s expired on %s" % (where, m.cert.shown(), info["not_after"]))
         elif info["not_yet_valid"]:
@@ -626,6 +658,51 @@ class ServiceCertificates:
                 problem = self._format_problem(nodefile, what)
                 if problem:
                     problems.append(where + problem)
+        return problems
+
+    def _leaf_kind_problems(self, where: str, m: Material, info: dict[str, Any]) -> list[str]:
+        """A leaf no client should be given: a CA certificate, or a key too weak; a very short validity is warned of."""
+        problems = []
+        if info["is_ca"]:
+            problems.append(
+                "%scertificate %s is a CA certificate (basic constraints CA:TRUE), not a service certificate: give the "
+                "certificate the CA issued for this node's CSR" % (where, m.cert.shown())
+            )
+        if info["key_type"] in ("RSA", "DSA") and (info["key_size"] or 0) < MIN_RSA_BITS:
+            problems.append(
+                "%scertificate %s has a %s key of %s bits; %d is the least clients accept: make a new key and CSR "
+                "(cms_pki_csr makes 2048-bit keys)"
+                % (where, m.cert.shown(), info["key_type"], info["key_size"], MIN_RSA_BITS)
+            )
+        if not info["expired"] and not info["not_yet_valid"] and info["days_left"] < 1:
+            self.module.warn(
+                "%s: %s%s is valid for less than a day more (until %s): it needs replacing again soon"
+                % (self.node, where, m.cert.shown(), info["not_after"])
+            )
+        return problems
+
+    def _san_shrink(self) -> list[str]:
+        """Names the current certificate answers for and the new one would not: clients using them would break."""
+        problems = []
+        for part, wanted in self.desired.items():
+            current = self.current.get(part)
+            if current is None or not current.certs or not wanted.certs:
+                continue
+            # Covered by the new certificate counts as kept: a wildcard may take over a host name.
+            dropped = san_covers(wanted.leaf, cert_info(current.leaf)["san"])
+            if dropped:
+                problems.append(
+                    "%scertificate %s drops %s from the SAN of the certificate in use (%s); clients that reach %s by "
+                    "those names would fail. Add them to the new certificate, or set allow_san_shrink: true if "
+                    "dropping them is intended"
+                    % (
+                        "" if part == MAIN else part + ": ",
+                        wanted.cert.shown(),
+                        ", ".join(dropped),
+                        current.cert.name,
+                        self.name,
+                    )
+                )
         return problems
 
     def _validate_trust(self, trust: NodeFile) -> list[str]:
@@ -697,12 +774,35 @@ class ServiceCertificates:
             )
         if self.trust_changed and self.trust is not None:
             certs_commands.append(c2w_trust(self.name, self.trust.name))
+        if certs_commands:
+            self.reasons.append(self._change_reason())
         if self.p["tls_check"]:
             self._probe_before(bool(certs_commands))
         if certs_commands:
             self.commands = outage_sequence(self.name, certs_commands)
+        elif not self._running(self.status):
+            # The desired state includes the running state: a service left disabled (by an admin, or by a run killed
+            # between `certs` and `enable`) is started on the files it is configured with.
+            self.reasons.append("%s is %s" % (self.name, self._state_words(self.status)))
+            self.commands = [self._start_command()]
         elif self.reload:
             self.commands = reload_sequence(self.name)
+
+    def _change_reason(self) -> str:
+        parts = [("" if p == MAIN else p + " ") + "certificate" for p in self.changed_parts]
+        if self.trust_changed:
+            parts.append("C2W trust bundle")
+        return "%s %s: the files in use hold other content than the wanted ones" % (self.name, " and ".join(parts))
+
+    def _state_words(self, status: dict[str, Any]) -> str:
+        if status.get("enabled") is False:
+            return "disabled"
+        return "enabled but not running (%s)" % status.get("state")
+
+    def _start_command(self) -> str:
+        """What starts a stopped service on its configured files: ``enable``, or ``restart`` for the Call Bridge."""
+        word = "enable" if "enable" in self.service.lifecycle else "restart"
+        return "%s %s" % (self.name, word)
 
     def _probe_before(self, changing: bool) -> None:
         """Look at what the endpoint serves now, before anything is touched.
@@ -732,6 +832,14 @@ class ServiceCertificates:
         self.tls["before"] = served
         if changing:
             if current is not None and served["public_key_sha256"] != public_key_sha256(current.leaf):
+                if self._older_certificate_of_this_service(served, current):
+                    # Configured but never restarted (an interrupted run): the change restarts it anyway.
+                    self.notes.append(
+                        "%s serves %s (SHA-256 %s), an older certificate than the one it is configured with (%s); "
+                        "the change puts the new one in place"
+                        % (self.name, served["subject"], served["fingerprint_sha256"], current.cert.name)
+                    )
+                    return
                 raise MmpValidationError(
                     "%s: the TLS endpoint %s:%d serves %s (SHA-256 %s), not the certificate %s is configured with "
                     "(%s, SHA-256 %s): tls_host/tls_port point at something else, and the check after the change "
@@ -750,8 +858,13 @@ class ServiceCertificates:
                     )
                 )
             return
-        if self.p["state"] != "present":
-            return
+        if self.p["state"] == "present":
+            self._reload_if_stale(served, wanted, endpoint)
+
+    def _reload_if_stale(self, served: dict[str, Any], wanted: Material, endpoint: tuple[str, int]) -> None:
+        """Without a change of files: a service that does not serve what it is configured with gets a reload when
+        it serves an older certificate of its own (same key, or the same names); anything else is a warning."""
+        host, port = endpoint
         leaf = cert_info(wanted.leaf)
         if served["fingerprint_sha256"] == leaf["fingerprint_sha256"]:
             return
@@ -762,11 +875,31 @@ class ServiceCertificates:
                 "%s serves an older certificate of its key (SHA-256 %s) than its files hold; reloading it"
                 % (self.name, served["fingerprint_sha256"])
             )
+            self.reasons.append(self.notes[-1])
+        elif self._older_certificate_of_this_service(served, wanted):
+            # Configured but not restarted (a run killed between `callbridge certs` and `callbridge restart`): the
+            # endpoint still serves a previous certificate for the same names, so it is this service, not a wrong port.
+            self.reload = True
+            self.reasons.append(
+                "%s is configured with %s but still serves %s (SHA-256 %s), a certificate for the same names; "
+                "restarting it so it serves the configured one"
+                % (self.name, wanted.cert.name, served["subject"], served["fingerprint_sha256"])
+            )
+            self.notes.append(self.reasons[-1])
         else:
             self.module.warn(
                 "%s:%d serves %s (SHA-256 %s), not the certificate %s is configured with; check tls_host/tls_port"
                 % (host, port, served["subject"], served["fingerprint_sha256"], self.name)
             )
+
+    def _older_certificate_of_this_service(self, served: dict[str, Any], material: Material) -> bool:
+        """The endpoint serves a certificate for the same name as ``material``'s: its common name, or its whole SAN.
+        One shared name is not enough: nodes of a cluster share the join URL host, and a port pointing at another
+        node must not look like this service."""
+        info = cert_info(material.leaf)
+        if info["common_name"] and served.get("common_name") == info["common_name"]:
+            return True
+        return bool(info["san"]) and sorted(served.get("san") or []) == sorted(info["san"])
 
     # ---- doing ------------------------------------------------------------------------------------------------
     def upload(self) -> None:
@@ -867,7 +1000,23 @@ class ServiceCertificates:
                     results[part] = {"skipped": "no TLS endpoint known for %s; set tls_port" % self.name}
                     continue
                 results[part] = self._check_tls(endpoint, wanted[part])
+        self._record_final(status, results.get(self.primary), wanted.get(self.primary))
         return results
+
+    def _record_final(self, status: dict[str, Any], served: dict[str, Any] | None, wanted: Material | None) -> None:
+        """The state the service is left in, for the result and the role's summary: enabled, running, serving."""
+        configured = self._configured(status).get(self.primary, {})
+        serves: bool | None = None
+        if served and "fingerprint_sha256" in served and wanted is not None and wanted.certs:
+            serves = served["fingerprint_sha256"] == fingerprint_sha256(wanted.leaf)
+        self.final = {
+            "enabled": status.get("enabled") is not False,
+            "running": self._running(status),
+            "cert": configured.get("cert"),
+            "serving": served.get("subject") if served and "subject" in served else None,
+            "serving_fingerprint_sha256": served.get("fingerprint_sha256") if served else None,
+            "serves_configured": serves,
+        }
 
     def _check_tls(self, endpoint: tuple[str, int], material: Material) -> dict[str, Any]:
         host, port = endpoint
@@ -912,58 +1061,133 @@ class ServiceCertificates:
         try:
             for command in self.commands:
                 self._run(command)
-            self.tls["after"] = self._verify_after(
-                self.desired,
-                self.changed_parts,
-                self.changed_parts or [self.primary],
-                self.trust.name if self.trust_changed and self.trust is not None else None,
-            )
+            self.tls["after"] = self._verify_wanted()
         except Exception as exc:  # noqa: BLE001 - whatever fails once the service is down, it must come back
             cause = exc if isinstance(exc, MmpError) else MmpError("%s: %s" % (type(exc).__name__, exc))
             self._rollback(cause, previous, previous_trust)
 
-    def _reconnect(self) -> None:
-        """A fresh connection for the rollback: after a drop or a timeout the old shell is useless."""
-        with contextlib.suppress(Exception):  # closing a dead connection may fail in any way; it is gone anyway
-            self.session.close()
+    def _verify_wanted(self) -> dict[str, Any]:
+        return self._verify_after(
+            self.desired,
+            self.changed_parts,
+            self.changed_parts or [self.primary],
+            self.trust.name if self.trust_changed and self.trust is not None else None,
+        )
+
+    def _new_session(self) -> Any:
+        """One fresh, connected session for the rollback (the only place that builds one)."""
         # The rollback must outlast what made the change fail: after a timeout the node may still be busy with the
         # slow step (its next prompt comes only when that ends). Bringing the old certificate back matters more than
         # failing fast, so the rollback waits at least as long as the default command timeout.
-        self.session = self.runner.open_session(min_command_timeout=ROLLBACK_COMMAND_TIMEOUT)
+        return self.runner.open_session(min_command_timeout=ROLLBACK_COMMAND_TIMEOUT)
+
+    def _reconnect(self) -> None:
+        """A fresh connection for the rollback, tried again with a growing pause until reconnect_timeout: after a
+        drop the old shell is useless, and a node that reboots or a network that blips comes back in a while."""
+        with contextlib.suppress(Exception):  # closing a dead connection may fail in any way; it is gone anyway
+            self.session.close()
+        deadline = time.monotonic() + self.p["reconnect_timeout"]
+        pause = 1.0
+        while True:
+            try:
+                self.session = self._new_session()
+                return
+            except (MmpAuthError, MmpHostKeyError):
+                raise  # waiting does not fix credentials or a host key
+            except (MmpConnectError, MmpTimeout) as exc:
+                if time.monotonic() + pause > deadline:
+                    raise MmpConnectError(
+                        "%s (tried for %d s, reconnect_timeout)"
+                        % (exc.message.rstrip(". "), self.p["reconnect_timeout"]),
+                        node=self.node,
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, RECONNECT_MAX_INTERVAL)
+
+    def _in_place(self, status: dict[str, Any]) -> bool:
+        """The whole change took effect on the node: the wanted files configured and the service running."""
+        configured = self._configured(status)
+        if any(configured[part] != self.desired[part].names() for part in self.changed_parts):
+            return False
+        if self.trust_changed and self.trust is not None and status.get("c2w_trust") != self.trust.name:
+            return False
+        return self._running(status)
+
+    def _manual_restore(self, previous: dict[str, Material | None], previous_trust: str | None) -> list[str]:
+        """The MMP commands that put the previous files back and start the service, for an admin at the node."""
+        restore = [
+            service_certs(
+                self.name,
+                str(m.names()["key"]),
+                str(m.names()["cert"]),
+                m.names()["bundle"],
+                part=None if part == MAIN else part,
+            )
+            for part, m in previous.items()
+            if m is not None and part in self.changed_parts
+        ]
+        if previous_trust:
+            restore.append(c2w_trust(self.name, previous_trust))
+        return outage_sequence(self.name, restore) if restore else [self._start_command()]
+
+    def _kept_after_drop(self, cause: MmpError, status: dict[str, Any], what: str) -> bool:
+        """After a dropped connection: the whole change had taken effect and passes its checks, so it is kept."""
+        if not isinstance(cause, (MmpConnectError, MmpTimeout)) or not self._in_place(status):
+            return False
+        try:
+            self.tls["after"] = self._verify_wanted()
+        except MmpError:
+            return False  # roll back as for any failure
+        self.notes.append(
+            "%s; after reconnecting, the change had taken effect and passed its checks, so it was kept"
+            % what.rstrip(".")
+        )
+        return True
+
+    def _restore_sequence(
+        self, status: dict[str, Any], previous: dict[str, Material | None], previous_trust: str | None
+    ) -> list[str]:
+        """The commands that bring the previous files back from the state the node is really in, start last."""
+        configured = self._configured(status)
+        restore: list[str] = []
+        for part, material in previous.items():
+            if material is None:
+                raise MmpCommandError(
+                    "%s had no usable certificate before the change, so there is nothing to go back to" % self.name
+                )
+            if configured[part] != material.names():
+                names = material.names()
+                restore.append(
+                    service_certs(
+                        self.name,
+                        str(names["key"]),
+                        str(names["cert"]),
+                        names["bundle"],
+                        part=None if part == MAIN else part,
+                    )
+                )
+        if previous_trust:
+            restore.append(c2w_trust(self.name, previous_trust))
+        if "disable" not in self.service.sequence:
+            return outage_sequence(self.name, restore) if restore else reload_sequence(self.name)
+        sequence = outage_sequence(self.name, restore) if restore else [self.name + " enable"]
+        if not self._running(status) and sequence[0].endswith(" disable"):
+            sequence = sequence[1:]
+        return sequence
 
     def _rollback(self, cause: MmpError, previous: dict[str, Material | None], previous_trust: str | None) -> None:
+        """Check the real state after reconnecting, then put the previous files back and only then start the service.
+
+        Returns (no rollback) when a dropped connection hid a change that had fully taken effect and passes its
+        checks: rolling that back would cost a second outage for nothing.
+        """
         # A transport error's message carries the last output and a hint for a manual retry; the first line says it.
         what = re.sub(r"[;:,]?\s*last output:?$", "", cause.message.split("\n")[0].strip())
-        restore: list[str] = []
         try:
             self._reconnect()
-            status = self._read_status()
-            configured = self._configured(status)
-            for part, material in previous.items():
-                if material is None:
-                    raise MmpCommandError(
-                        "%s had no usable certificate before the change, so there is nothing to go back to" % self.name
-                    )
-                if configured[part] != material.names():
-                    names = material.names()
-                    restore.append(
-                        service_certs(
-                            self.name,
-                            str(names["key"]),
-                            str(names["cert"]),
-                            names["bundle"],
-                            part=None if part == MAIN else part,
-                        )
-                    )
-            if previous_trust:
-                restore.append(c2w_trust(self.name, previous_trust))
-            if "disable" in self.service.sequence:
-                sequence = outage_sequence(self.name, restore) if restore else [self.name + " enable"]
-                if not self._running(status) and sequence[0].endswith(" disable"):
-                    sequence = sequence[1:]
-            else:
-                sequence = outage_sequence(self.name, restore) if restore else reload_sequence(self.name)
-            for command in sequence:
+            if self._kept_after_drop(cause, self._read_status(), what):
+                return
+            for command in self._restore_sequence(self._read_status(), previous, previous_trust):
                 self._run(command)
             old = {part: m for part, m in previous.items() if m is not None}
             try:
@@ -972,11 +1196,11 @@ class ServiceCertificates:
             except MmpError as exc:
                 served = ", but the check afterwards failed: %s" % exc.message
         except MmpError as exc:
-            manual = "; ".join(restore or reload_sequence(self.name))
+            manual = "; ".join("`%s`" % c for c in self._manual_restore(previous, previous_trust))
             raise ServiceCertsFailure(
-                "%s: %s: %s ROLLBACK FAILED: %s. %s may be down or on the new files: check `%s` on the node and "
-                "restore the previous files by hand (%s), which are still there."
-                % (self.node, self.name, what, exc.message, self.name, self.name, manual),
+                "%s: %s: %s ROLLBACK FAILED: %s. %s may be down or on the new files. Restore it by hand on the node "
+                "with these MMP commands (the previous files are still there): %s; then check `%s`."
+                % (self.node, self.name, what, exc.message, self.name, manual, self.name),
                 self.dump(rolled_back=False),
                 node=self.node,
             ) from None
@@ -1022,6 +1246,8 @@ class ServiceCertificates:
             "reloaded": self.reload and not self.module.check_mode and bool(self.ran),
             "tls": self.tls,
             "notes": self.notes,
+            "reasons": self.reasons if self.commands else [],
+            "service_state": self.final,
         }
         if self.p["state"] == "validated":
             result["changed"] = any(u["uploaded"] or self.module.check_mode for u in self.uploads)
@@ -1049,7 +1275,10 @@ class ServiceCertificates:
             return out
 
         before: dict[str, Any] = {"service": self.name, **side("before")}
+        before["state"] = self._state_words(self.status) if not self._running(self.status) else "running"
         after: dict[str, Any] = {"service": self.name, **side("after"), "commands": self.commands}
+        after["state"] = "running" if self.p["state"] == "present" else before["state"]
+        after["reasons"] = self.reasons if self.commands else []
         if self.trust is not None:
             before["c2w_trust"], after["c2w_trust"] = self.current_trust, self.trust.name
         after["uploads"] = ["%s <- %s" % (u["name"], u["source"]) for u in self.uploads]
@@ -1061,12 +1290,50 @@ class ServiceCertificates:
         self.resolve()
         self.validate()
         self.plan()
-        self.upload()
-        self.node_checks()
-        if self.module.check_mode or self.p["state"] == "validated" or not self.commands:
+        # A run that writes to the node holds the node's lock while it does (docs/concurrency.md); one that only
+        # reads takes none, so a no-op re-run costs no extra round trips.
+        writes = not self.module.check_mode and bool(self.commands or any(f.upload for f in self.files.values()))
+        own_lock = self._lock() if writes else None
+        try:
+            self.upload()
+            self.node_checks()
+            if self.module.check_mode or self.p["state"] == "validated" or not self.commands:
+                self._record_final(self.status, self.tls.get("before"), self.desired.get(self.primary))
+                return self.dump()
+            self.apply()
             return self.dump()
-        self.apply()
-        return self.dump()
+        finally:
+            if own_lock:
+                self._unlock(own_lock)
+
+    def _lock(self) -> str | None:
+        """Take (or, under a role's ``run_id``, refresh) the node's lock; the run id to release, if this call owns it.
+
+        Without a ``run_id`` the module locks for its own call: a module left running after its playbook was killed
+        keeps the node locked until it ends, so a re-run cannot meet it half way through a swap.
+        """
+        run_id = self.p.get("run_id") or "cms_service_certs-%s" % secrets.token_hex(6)
+        taken = acquire_lock(
+            self.session,
+            run_id,
+            "cms_service_certs %s" % self.name,
+            LOCK_TTL,
+            break_lock=self.p["break_lock"],
+            break_hint="service_certs_break_lock: true (break_lock: true on cms_service_certs)",
+        )
+        for warning in taken["warnings"]:
+            self.module.warn(warning)
+        return None if self.p.get("run_id") else run_id
+
+    def _unlock(self, run_id: str) -> None:
+        try:
+            released = release_lock(self.session, run_id)
+        except Exception as exc:  # noqa: BLE001 - after a failure the connection may be gone in any way
+            # The lock then expires on its own, or the next run on this controller sees its run ended.
+            self.module.warn("%s: could not release the node's lock (%s); it expires on its own" % (self.node, exc))
+            return
+        for warning in released["warnings"]:
+            self.module.warn(warning)
 
 
 def run_service_certs(module: Any) -> None:
@@ -1076,6 +1343,24 @@ def run_service_certs(module: Any) -> None:
         files = request_files(module.params, service)
         for name in module.params.get("names") or []:
             validate_san_entry(name, "names")
+        for option in ("tls_port", "c2w_tls_port"):
+            value = module.params.get(option)
+            if value is not None and not 0 < value < 65536:
+                raise MmpValidationError(
+                    "%s must be a TCP port from 1 to 65535 (got %d); leave it out to use the port the service's status "
+                    "shows" % (option, value)
+                )
+        if module.params["tls_timeout"] <= 0:
+            raise MmpValidationError(
+                "tls_timeout must be a number of seconds above 0 (got %d): how long the service may take to answer TLS "
+                "after it was enabled" % module.params["tls_timeout"]
+            )
+        if module.params["reconnect_timeout"] <= 0:
+            raise MmpValidationError(
+                "reconnect_timeout must be a number of seconds above 0 (got %d): it is how long a rollback keeps "
+                "trying to reach the node again; the default, 300, outlasts a node reboot"
+                % module.params["reconnect_timeout"]
+            )
     except MmpError as exc:
         module.fail_json(**exc.to_fail_kwargs())
     runner = SessionRunner(module)

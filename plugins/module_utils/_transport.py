@@ -49,6 +49,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpHostKeyError,
     MmpTimeout,
     MmpUnreachable,
+    MmpValidationError,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import (
     CONFIRM_ANSWER,
@@ -231,7 +232,10 @@ class MmpSession:
         try:
             route = resolve_route(self._route_options)
         except (ValueError, OSError) as exc:
-            raise MmpConnectError("%s: %s; nothing was sent to the node" % (self.name, exc), node=self.name) from None
+            # Bad connection options (an unreadable jump host, a missing -F file): the task fails, not unreachable.
+            raise MmpValidationError(
+                "%s: %s; nothing was sent to the node" % (self.name, exc), node=self.name
+            ) from None
         self.warnings.extend(route.warnings)
         node = route.node
         self.host, self.port, self.username = node.hostname, node.port, node.username or DEFAULT_USERNAME
@@ -595,6 +599,15 @@ class MmpSession:
         except (paramiko.SSHException, EOFError) as exc:
             raise self._sftp_dropped("sftp stat " + name, exc) from None
         return True
+
+    def size(self, name: str) -> int | None:
+        """The size of ``name`` in the node's store, ``None`` when there is no such file."""
+        try:
+            return int(self.sftp.stat("/" + name).st_size)
+        except OSError:
+            return None
+        except (paramiko.SSHException, EOFError) as exc:
+            raise self._sftp_dropped("sftp stat " + name, exc) from None
 
     def download(self, name: str) -> bytes:
         """Fetch ``name``; the size must match what the node reports for it."""

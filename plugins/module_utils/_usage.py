@@ -12,12 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import SERVICES, get_service
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import db_cluster_status, service_status
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import SERVICES, TLS_SERVICES, get_service
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
+    db_cluster_status,
+    service_status,
+    tls_status,
+)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpCommandError
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
     parse_db_cluster_status,
     parse_service_status,
+    parse_tls_status,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import find_error
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
@@ -42,7 +47,8 @@ def service_files(status: dict[str, Any]) -> dict[str, str]:
 
 def read_usage(session: MmpSession, services: list[str] | None = None, database: bool = True) -> dict[str, Any]:
     """Status of every service the node has (a service its CMS release lacks answers "unknown command") and of
-    the database cluster; ``files`` maps each file name to the users that name it, e.g. ``webadmin key``; ``major``
+    the database cluster and of the ``tls <name>`` trust stores (``tls``); ``files`` maps each file name to the users
+    that name it, e.g. ``webadmin key``, ``callbridge ucm_trust``, ``tls sip trust``; ``major``
     is the CMS release the answers tell (3 when webbridge3 answers, 2 when it is an unknown command; None when
     ``services`` held no service of one release only)."""
     statuses: dict[str, Any] = {}
@@ -84,4 +90,23 @@ def read_usage(session: MmpSession, services: list[str] | None = None, database:
             for role, cert in (cluster.get("certificates") or {}).items():
                 if cert and cert.get("file"):
                     files.setdefault(cert["file"], []).append("database cluster %s" % role)
-    return {"services": statuses, "database_cluster": cluster, "files": files, "major": major}
+    tls = read_tls_trust(session, files, major)
+    return {"services": statuses, "database_cluster": cluster, "tls": tls, "files": files, "major": major}
+
+
+def read_tls_trust(session: MmpSession, files: dict[str, list[str]], major: int | None) -> dict[str, Any]:
+    """``tls <name>`` of every TLS link the node's release has: ``{name: {tls, trust, verify, known}}``; each
+    trust bundle is added to ``files`` as ``tls <name> trust``.  A name the node does not know, or that answers
+    with an error, is left out: the shapes are [GUESS] but for ``tls sip`` (docs/dev/mmp_reference.md#trust-stores)."""
+    stores: dict[str, Any] = {}
+    for name, tls in TLS_SERVICES.items():
+        if major is not None and major not in tls.majors:
+            continue
+        output = session.run(tls_status(name), check=False)
+        if find_error(output):
+            continue
+        store = parse_tls_status(name, output)
+        stores[name] = store
+        if store["trust"]:
+            files.setdefault(store["trust"], []).append("tls %s trust" % name)
+    return stores

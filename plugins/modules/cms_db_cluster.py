@@ -26,8 +26,13 @@ description:
   - Idempotent. Nothing runs when the node is already in the wanted state with the given certificate files (same
     names in the status, same content as the O(server_key_src) ... files).
   - CMS refuses to change certificates while clustering is enabled. The module refuses too, before anything is
-    sent, and says to remove the node first (O(state=absent)). A node in the C(Error) state (a failed join) may
-    join or connect again with the certificates it has.
+    sent, and says to remove the node first (O(state=absent)). A node whose status reads C(Error) but still lists
+    its membership (this node connected or with a role, as after a failed C(upgrade_schema)) is clustered too. A
+    node in the C(Error) state outside any cluster (a failed join) may join or connect again with the certificates
+    it has.
+  - The module refuses to C(initialize), C(join) or C(connect) onto certificate files the status marks
+    C((expired)), because the nodes could not talk to each other. Give new certificate files (the C(db_cluster_rebuild)
+    role makes them), and nothing changes before that.
   - Before C(database cluster certs), the files are checked on the controller, unless O(validate_certs=false).
     They must be present and readable, each key must match its certificate, both certificates must chain to the CA
     file, none may be expired or not yet valid, the client certificate's CN must contain C(postgres), and the server

@@ -131,7 +131,9 @@ state:
   type: str
   sample: replica
 enabled:
-  description: Whether clustering is enabled on the node.
+  description:
+    - Whether clustering is enabled on the node, from the membership its status shows, not from the status word
+      alone. A node in the C(Error) state that still lists itself connected in the cluster is enabled.
   returned: always
   type: bool
 healthy:

@@ -143,18 +143,34 @@ verify:
   type: list
   elements: dict
 services:
-  description: Parsed status of every service the node has. Passwords are left out.
+  description:
+    - Parsed status of every service the node has. Passwords are left out.
+    - Every trust store a status shows is a field naming its file (callbridge C(c2w_trust), C(cluster_trust),
+      C(branding_trust), C(ucm_trust), C(imps_trust); webbridge3 C(c2w_trust)), with the booleans C(ucm_verify)
+      and C(imps_verify). Ports are numbers (turn C(tls_port), webadmin C(listen_port)).
   returned: always
   type: dict
 database_cluster:
   description: Parsed C(database cluster status).
   returned: always
   type: dict
-files_in_use:
-  description: File name to the services (and roles) using it.
+tls:
+  description:
+    - The C(tls <name>) trust stores (C(sip), C(ldap), C(dbclient), C(dbserver), C(webadmin)) the node answered
+      for, each with C(trust) (the CA bundle file, null when none), C(verify) (C(enabled), C(disabled) or C(ocsp))
+      and C(known) (false when the output had none of the expected lines).
+    - Empty when O(usage) is false.
   returned: always
   type: dict
-  sample: {"webadmin.key": ["webadmin key"]}
+  sample: {"sip": {"tls": "sip", "trust": "ROOTCA.cer", "verify": "enabled", "known": true}}
+files_in_use:
+  description:
+    - File name to the services (and roles) using it. Every file a status names is here, trust stores included
+      (C(callbridge cluster_trust), C(callbridge ucm_trust), C(callbridge imps_trust), C(tls sip trust)...), so
+      a file named only in a trust line is in use.
+  returned: always
+  type: dict
+  sample: {"webadmin.key": ["webadmin key"], "ROOTCA.cer": ["tls sip trust"]}
 should_renew:
   description: Whether any certificate in use should be renewed.
   returned: always

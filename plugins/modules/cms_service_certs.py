@@ -26,6 +26,14 @@ description:
     (SHA-256 of the certificate chain and of the key's public part) and compares them with the wanted material.
     The same content under other names is no change. When the service still serves an older certificate of the
     same key than its files hold (files renewed under the same names), it is reloaded, as the TechNote says.
+  - B(The desired state includes the running state.) A service that is disabled or stopped is started on its
+    configured files (C(<service> enable), C(callbridge restart)). A service configured with the wanted files that
+    still serves an older certificate of the same name (common name, or the whole SAN; configured, never
+    restarted, for example after a run was killed between C(callbridge certs) and C(callbridge restart)) is
+    restarted. Each is a change, with the
+    reason in RV(reasons) and in the diff.
+  - B(Refused before any change), besides the checks below, a certificate or bundle source that holds a private
+    key block, and a new certificate whose SAN drops names the one in use has (unless O(allow_san_shrink)).
   - B(Files in use are never overwritten or deleted.) They are what a rollback goes back to. An upload whose name
     is in use with other content is refused when the name was given, or goes to a name derived from the content
     (C(<stem>-<sha256 prefix><ext>)) when it was taken from the source file.
@@ -34,7 +42,10 @@ description:
   - B(Live check and rollback.) After the change the module connects to the service's TLS endpoint and requires
     the new leaf certificate, with a chain that verifies up to the deployed root CA. If that, or any step after the
     service went down, fails, the previous files are applied again, the service is enabled again, and the task
-    fails saying the old certificate is back in place.
+    fails saying the old certificate is back in place. After a dropped connection the rollback reconnects for up
+    to O(reconnect_timeout) seconds and checks the real state first (see there).
+  - A node that cannot be reached at the start is reported as unreachable (C(unreachable) in the result), so
+    Ansible counts the host as unreachable; nothing was done on it.
   - O(state=validated) uploads and checks everything but never touches the service, as a preflight for a fleet.
 author:
   - cisco_cms.mmp maintainers (@cisco-cms-mmp)
@@ -147,6 +158,37 @@ options:
     description: Seconds to wait for the service to complete a TLS handshake after it was enabled.
     type: int
     default: 30
+  reconnect_timeout:
+    description:
+      - Seconds a rollback keeps trying to reach the node again after the connection dropped (a network blip, a
+        node reboot), with a growing pause between tries (1 s doubling, at most 10 s). Above 0.
+      - Once back, the module reads the service's real state first. When the whole change had taken effect and
+        passes its checks (the drop came after the last step), nothing is rolled back. Otherwise the previous files
+        are configured again, and only then is the service enabled.
+      - When the node does not come back in time, the task fails with the exact MMP commands that restore the
+        previous files by hand.
+    type: int
+    default: 300
+  allow_san_shrink:
+    description:
+      - The new certificate must cover every name in the SAN of the certificate the service uses now (clients that
+        reach the service by a dropped name would fail). Set V(true) to allow dropping names on purpose.
+    type: bool
+    default: false
+  run_id:
+    description:
+      - The run this change belongs to. A call that uploads or changes anything holds the node's lock
+        (C(cisco_cms_mmp.lock) in its file store, see C(docs/concurrency.md)) while it works, and another run that
+        holds it makes the call fail before anything changes, naming the holder.
+      - With a O(run_id) (the C(service_certs) role passes its own), the lock of that run is taken or refreshed and
+        left for the run to release. Without one, the call takes a lock of its own and releases it when it ends.
+    type: str
+  break_lock:
+    description:
+      - Take the node's lock even though another run holds it. Only for a lock left by a run known to be dead;
+        a lock whose run died also expires on its own after an hour.
+    type: bool
+    default: false
 notes:
   - Runs on the controller (the action plugin opens the SSH/SFTP session to the node); CMS has no Python.
   - A service that was disabled is enabled at the end of the change, as the TechNote's sequence does.
@@ -251,6 +293,23 @@ notes:
   returned: always
   type: list
   elements: str
+reasons:
+  description: Why the service is changed (new content, disabled or stopped, serving an older certificate than it
+    is configured with); empty without a change.
+  returned: always
+  type: list
+  elements: str
+  sample: ["webadmin is disabled"]
+service_state:
+  description:
+    - The state the service was left in, C(enabled), C(running), the configured C(cert), the C(serving) subject and
+      C(serving_fingerprint_sha256) the TLS endpoint presented (null when not checked), and C(serves_configured),
+      whether that is the wanted certificate (null when not checked).
+    - Empty when a failed rollback left the state unknown.
+  returned: always
+  type: dict
+  sample: {"enabled": true, "running": true, "cert": "cms1-2027.cer", "serving": "CN=cms1.example.com",
+           "serving_fingerprint_sha256": "5d1c...", "serves_configured": true}
 """
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._services import SERVICE_CERTS_ARGS, run_service_certs  # noqa: E402

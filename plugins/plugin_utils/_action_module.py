@@ -215,7 +215,7 @@ class CmsActionBase(ActionBase):
                 out = done.result
         out = module.finish(out)
         if out.get("unreachable"):
-            # Ansible counts a node it cannot reach as unreachable, not failed (ignore_unreachable, AWX host status).
+            # A module that could not reach its node says so; Ansible counts the host unreachable, not failed.
             out.pop("failed", None)
         result.update(out)
         return result

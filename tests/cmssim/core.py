@@ -34,7 +34,7 @@ from . import shapes
 UTC = dt.UTC
 
 # Verb modules, imported by load_verbs(); each registers its verbs and hooks.
-VERB_MODULES = ("pki", "services", "dbcluster", "backup", "calls", "api")
+VERB_MODULES = ("pki", "services", "trust", "dbcluster", "backup", "calls", "api")
 
 
 class Console(Protocol):
@@ -398,6 +398,7 @@ def normalize_spec(
         "cluster": cluster,
         "faults": dict(raw.get("faults") or {}),
         "seed": dict(raw.get("seed") or {}),
+        "callbridge_cluster": bool(raw.get("callbridge_cluster", False)),
     }
 
 

@@ -52,9 +52,12 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
 }
 LISTEN_RE = re.compile(r"([^:]+):(\d+)")
 # Extensions registered by other simulator modules: an HTTP application per endpoint (api.py serves the REST API
-# on webadmin) and hooks called when a running service stops serving (calls.py drops the legs it carried).
+# on webadmin), hooks called when a running service stops serving (calls.py drops the legs it carried), and hooks
+# called on every start or stop.
 HTTP_APPS: dict[str, Any] = {}
 SERVICE_DOWN_HOOKS: list[Any] = []
+# Hooks called after any service starts or stops, as ``(node, service, running)`` (trust.py re-judges peer links).
+SERVICE_CHANGE_HOOKS: list[Any] = []
 
 # Typical listen settings of a seeded node (S6, S10, S29): web bridge on 443, webadmin beside it on 445.
 SEED_LISTEN: dict[str, dict[str, Any]] = {
@@ -404,6 +407,8 @@ def _set_serving(node: core.Node, service: str, running: bool, state: str, **upd
     if was_running and not running:
         for hook in SERVICE_DOWN_HOOKS:
             hook(node, service, state)
+    for change in SERVICE_CHANGE_HOOKS:
+        change(node, service, running)
 
 
 def start_service(node: core.Node, service: str, console: core.Console, restart: bool) -> None:
@@ -496,6 +501,9 @@ def _on_off(service: str, args: list[str]) -> bool:
 def _trust(node: core.Node, service: str, field: str, args: list[str]) -> None:
     if len(args) != 1:
         raise _usage(service)
+    if args[0] == shapes.TRUST_CLEAR:
+        _configure(node, service, **{field: None})
+        return
     _need_files(node, args)
     _configure(node, service, **{field: args[0]})
 
@@ -545,11 +553,28 @@ def _callbridge_listen(node: core.Node, args: list[str]) -> None:
 def _callbridge_trust(node: core.Node, args: list[str]) -> None:
     fields = {"cluster": "cluster_trust"}
     if node.major >= 3:
-        # `callbridge trust c2w` arrived with Web Bridge 3 (docs/dev/mmp_reference.md#cms-2x-and-3x).
-        fields["c2w"] = "c2w_trust"
+        # `callbridge trust c2w` arrived with Web Bridge 3 (docs/dev/mmp_reference.md#cms-2x-and-3x); the
+        # branding line is seen on 3.x only.
+        fields.update(c2w="c2w_trust", branding="branding_trust")
     if not args or args[0] not in fields:
         raise _usage("callbridge")
     _trust(node, "callbridge", fields[args[0]], args[1:])
+
+
+def _callbridge_peer(kind: str) -> Any:
+    """``callbridge ucm|imps certs <bundle>`` and ``... verify enable|disable`` [H, S12; CMS 3.8+]."""
+
+    def handler(node: core.Node, args: list[str]) -> None:
+        if node.major < 3 or not args:
+            raise _usage("callbridge")
+        if args[0] == "certs":
+            _trust(node, "callbridge", f"{kind}_trust", args[1:])
+        elif args[0] == "verify":
+            _configure(node, "callbridge", **{f"{kind}_verify": _on_off("callbridge", args[1:])})
+        else:
+            raise _usage("callbridge")
+
+    return handler
 
 
 def _webbridge3_side(side: str) -> Any:
@@ -626,6 +651,8 @@ _SETTERS: dict[tuple[str, str], Any] = {
     ("callbridge", "listen"): _callbridge_listen,
     ("callbridge", "certs"): _certs_of("callbridge"),
     ("callbridge", "trust"): _callbridge_trust,
+    ("callbridge", "ucm"): _callbridge_peer("ucm"),
+    ("callbridge", "imps"): _callbridge_peer("imps"),
     ("webbridge3", "https"): _webbridge3_side("https"),
     ("webbridge3", "c2w"): _webbridge3_side("c2w"),
     ("webbridge3", "http-redirect"): _redirect("webbridge3"),
@@ -676,8 +703,10 @@ def _seed(lab: core.Lab, spec: dict[str, Any]) -> None:
     # RSA generation dominates seeding; two workers keep a 30-node lab within a few seconds on 2 cores.
     with ThreadPoolExecutor(max_workers=2) as pool:
         keys = list(pool.map(lambda _n: x509.new_key(shapes.PKI_CSR_KEY_BITS), serving))
+    # `callbridge_cluster: true`: the Call Bridges form a Call Bridge cluster, each trusting the others by the seed CA.
+    clustered = bool(spec.get("callbridge_cluster"))
     for node, key in zip(serving, keys, strict=True):
-        _seed_node(node, specs[node.name], key, ca, now, domain)
+        _seed_node(node, {**specs[node.name], "callbridge_cluster": clustered}, key, ca, now, domain)
     # SSH ports a lab file fixes must not be handed to a TLS listener.
     _assign_ports(nodes, {int(n["ssh_port"]) for n in spec["nodes"] if n.get("ssh_port")})
 
@@ -729,6 +758,8 @@ def _seed_node(node: core.Node, nspec: dict[str, Any], key: Any, ca: pki.SeedCA,
             st["active"] = {"main": dict(main)}
         if service == "callbridge" and node.major >= 3:
             st["c2w_trust"] = files["fullchain"]  # as S6: the web bridge's full chain as the C2W trust store
+        if service == "callbridge" and nspec.get("callbridge_cluster"):
+            st["cluster_trust"] = files["bundle"]  # the peers' CA: every Call Bridge certificate chains to it
         if service == "webbridge":
             st["trust"] = files["cert"]  # the 2.x web bridge trusts the Call Bridge certificate itself (S10, S31)
         if service == "xmpp":

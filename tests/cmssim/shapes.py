@@ -247,7 +247,9 @@ SERVICE_USAGES = {  # [GUESS] usage text of each service word with a bad sub-com
         "  callbridge\n"
         "  callbridge listen <interface> [<interface>...]\n"
         "  callbridge certs <key-file> <crt-file> [<crt-bundle>]\n"
-        "  callbridge trust (c2w|cluster) <crt-bundle>\n"
+        "  callbridge trust (c2w|cluster|branding) <crt-bundle|none>\n"
+        "  callbridge (ucm|imps) certs <crt-bundle|none>\n"
+        "  callbridge (ucm|imps) verify (enable|disable)\n"
         "  callbridge restart"
     ),
     "webbridge3": (
@@ -289,6 +291,20 @@ SERVICE_USAGES = {  # [GUESS] usage text of each service word with a bad sub-com
         "  turn (enable|disable)"
     ),
 }
+
+# ---- trust stores (docs/dev/mmp_reference.md#trust-stores) ---------------------------------------------
+TRUST_CLEAR = "none"  # [GUESS] the word that empties a trust store (every status prints `none` for one [H])
+TLS_NAMES = ("sip", "ldap", "dbclient", "dbserver", "webadmin")  # [H] sip (S8); [GUESS] the others
+TLS_VERIFY_MODES = {"enable": "enabled", "disable": "disabled", "ocsp": "ocsp"}  # [H] enable (S8); [GUESS] others
+TLS_STATUS_ROWS = (("Trust bundle", "trust"), ("Verification", "verify"))  # [GUESS] `tls <name>` alone
+TLS_USAGE = (  # [GUESS]
+    "Usage:\n"
+    "  tls (sip|ldap|dbclient|dbserver|webadmin)\n"
+    "  tls <name> trust <crt-bundle|none>\n"
+    "  tls <name> verify (enable|disable|ocsp)"
+)
+# [H] S8: what a Call Bridge logs when SIP TLS to a peer fails and it goes on without TLS.
+SIP_TLS_FALLBACK_LOG = "call {call}: falling back to unencrypted control connection..."
 
 # ---- service status blocks (`<service>` with no arguments) -------------------------------------------
 # Unset values print `none` [H]; booleans `true`/`false` [H]; redirect flags `Enabled`/`Disabled` [H].

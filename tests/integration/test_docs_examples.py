@@ -299,7 +299,9 @@ def test_service_guide_one_service_task_swaps_the_webadmin_certificate(
     # What the task expects: the key made on the node by pki csr, the signed certificate and the CA bundle in the
     # user's certs/ directory.
     ca = TestCA(site / "ca")
-    new = node_csr_signed(lab, ca, "cms1", Path(args["key"]).stem, args["names"], site / args["cert_src"])
+    # The new certificate keeps every name of the one in use (the lab seeds the join name and the short host name).
+    kept = [*args["names"], "join.example.com", "cms1"]
+    new = node_csr_signed(lab, ca, "cms1", Path(args["key"]).stem, kept, site / args["cert_src"])
     (site / args["bundle_src"]).write_bytes(bundle_of(ca))
     old = x509.fingerprint(served(lab, "cms1", "webadmin"))
     since = mark(lab, "cms1")["cms1"]
@@ -338,8 +340,12 @@ def test_service_guide_layouts_per_node_then_one_cluster_certificate(
     for node in nodes:
         cert_src = per_node["service_certs_defaults"]["cert_src"].replace("{{ inventory_hostname }}", node)
         key = per_node["service_certs_defaults"]["key"].replace("{{ inventory_hostname }}", node)
-        node_csr_signed(lab, ca, node, Path(key).stem, [f"{node}.example.com"], site / cert_src)
-    cluster_leaf = ca.leaf("cluster-2027", ["cms.example.com", *(f"{n}.example.com" for n in nodes)])
+        # Every name of the certificate in use is kept (the lab seeds the join name and the short host name).
+        kept = [f"{node}.example.com", "join.example.com", node]
+        node_csr_signed(lab, ca, node, Path(key).stem, kept, site / cert_src)
+    cluster_leaf = ca.leaf(
+        "cluster-2027", ["cms.example.com", *(f"{n}.example.com" for n in nodes), "join.example.com", *nodes]
+    )
     (site / cluster["service_certs_defaults"]["key_src"]).write_bytes(cluster_leaf.key.read_bytes())
     (site / cluster["service_certs_defaults"]["cert_src"]).write_bytes(cluster_leaf.cert.read_bytes())
     # The role in one play, as the guide says; the services of the inventory come with the layout.

@@ -353,3 +353,31 @@ def test_turn_password_never_reaches_the_output(lab: SimLab, playbook: Callable[
     assert run.rc == 0, run.stdout[-3000:]
     assert "turn key" in run.stdout  # turn's status was read
     assert secret not in run.stdout + run.stderr
+
+
+def test_a_file_named_only_in_a_trust_line_is_in_use(lab: SimLab, playbook: Callable[..., Run]) -> None:
+    # The Call Bridge's UCM and IM&P stores (TN 221698), its cluster store, and `tls sip trust` (TN 217320).
+    for name in ("cucm-tomcat.cer", "imp-cup.cer", "peers.cer", "sip-root.cer"):
+        upload(lab, "cms1", name, short_lived_cert(300))
+    for command in (
+        "callbridge ucm certs cucm-tomcat.cer",
+        "callbridge ucm verify enable",
+        "callbridge imps certs imp-cup.cer",
+        "callbridge trust cluster peers.cer",
+        "tls sip trust sip-root.cer",
+        "tls sip verify enable",
+    ):
+        assert lab.run("cms1", command) == "", command
+    run = playbook(lab, info_play(usage=True))
+    assert run.rc == 0, run.stdout[-3000:]
+    result = run.task("cms1", "info")
+    in_use = result["files_in_use"]
+    assert in_use["cucm-tomcat.cer"] == ["callbridge ucm_trust"]
+    assert in_use["imp-cup.cer"] == ["callbridge imps_trust"]
+    assert in_use["peers.cer"] == ["callbridge cluster_trust"]
+    assert in_use["sip-root.cer"] == ["tls sip trust"]
+    assert result["certificates"]["sip-root.cer"]["used_by"] == ["tls sip trust"]
+    callbridge = result["services"]["callbridge"]
+    assert callbridge["ucm_verify"] is True and callbridge["imps_verify"] is False
+    assert result["tls"]["sip"] == {"tls": "sip", "trust": "sip-root.cer", "verify": "enabled", "known": True}
+    assert result["services"]["turn"]["tls_port"] == 447  # a number

@@ -230,3 +230,17 @@ def test_guide_builds_the_database_cluster_certificates_with_the_built_in_ca(
     second = playbook(lab, path)
     assert second.rc == 0 and second.changed("cms1") == 0, second.stats
     assert store(lab, "cms1") == before
+
+
+def test_selfsigned_refuses_to_overwrite_a_ca_named_only_in_a_trust_store(
+    lab: SimLab, playbook: Callable[..., Run]
+) -> None:
+    first = playbook(lab, play(sign_task(name="sipca", cn="sip.lab.cms.example")))
+    assert first.rc == 0, first.stdout[-3000:]
+    assert lab.run("cms1", "tls sip trust sipca.crt") == ""  # as TN 217320 trusts its root CA
+    before = store(lab, "cms1")
+    refused = playbook(lab, play(sign_task(name="sipca", cn="other.lab.cms.example")))
+    assert refused.rc != 0
+    msg = refused.task("cms1", "sign")["msg"]
+    assert "sipca.crt is in use by tls sip trust" in msg
+    assert store(lab, "cms1") == before and len(commands(lab, "cms1", "pki selfsigned")) == 1

@@ -41,9 +41,9 @@ from tests.integration.helpers.service_certs import (
     TestCA,
     config,
     failed,
-    fqdn,
     ok,
     port,
+    seeded_names,
     served,
     service_commands_since,
 )
@@ -229,7 +229,7 @@ def test_a_status_listing_two_primaries_is_not_reported_healthy(lab: SimLab, pla
 def test_empty_and_garbled_cli_output_fail_clearly_before_anything_changes(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1")])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     lab.ctl(
         faults={
             # A status that is not one (a terminal gone wrong), nothing at all, and a snapshot that reports nonsense.
@@ -284,7 +284,7 @@ def test_a_corrupted_upload_is_caught_by_its_checksum_and_never_used(
     fast_lab: SimLab, ca: TestCA, playbook: Callable[..., Run], tmp_path: Path
 ) -> None:
     lab = fast_lab
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1")])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     lab.run("cms3", "database cluster remove", answer="Y")
     wait_status(lab, "cms3", "Status                : Disabled")
     db = make_db_pki(tmp_path / "db", DB_FQDNS[0], DB_FQDNS, ca=cluster_ca(lab), prefix="renewed")
@@ -331,7 +331,7 @@ def test_crlf_and_extra_newlines_in_the_key_certificate_and_bundle_are_normalise
     make_lab: Callable[..., SimLab], ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
     lab = make_lab(nodes=1)
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1")])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     # Files as a Windows CA export and a hand edit leave them: CRLF line ends, blank lines at the end.
     key = ca.write("crlf.key", leaf.key.read_bytes().replace(b"\n", b"\r\n") + b"\r\n\r\n")
     cert = ca.write("crlf.cer", leaf.cert.read_bytes().replace(b"\n", b"\r\n") + b"\r\n")
@@ -360,7 +360,7 @@ def test_a_service_transition_slower_than_the_timeout_fails_clearly_and_a_rerun_
     make_lab: Callable[..., SimLab], ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
     lab = make_lab(nodes=1, lab_file={"timings": {"service_transition": 3.0}})
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1")])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     old = {k: config(lab, "cms1", "webadmin")[k] for k in ("key", "cert", "bundle")}
     old_files = store(lab, "cms1")
     args = {
@@ -392,7 +392,7 @@ def test_a_service_transition_slower_than_the_timeout_ends_with_the_service_enab
     make_lab: Callable[..., SimLab], ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
     lab = make_lab(nodes=1, lab_file={"timings": {"service_transition": 3.0}})
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1")])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     old_fp = served(lab, "cms1", "webadmin")
     args = {
         "key_src": str(leaf.key),

@@ -37,6 +37,7 @@ from tests.integration.helpers.service_certs import (
     outage_windows,
     play,
     port,
+    seeded_names,
     served,
     service_commands_since,
     snapshot,
@@ -52,7 +53,7 @@ def ca(tmp_path: Path) -> TestCA:
 def test_every_3x_service_gets_its_new_certificate_with_a_measured_outage_then_a_second_run_changes_nothing(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1"), "join.lab.cms.example"])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     # A bundle as Windows tools write it: CRLF line ends and blank lines at the end.
     crlf_bundle = ca.write("bundle-crlf.cer", ca.bundle.read_bytes().replace(b"\n", b"\r\n") + b"\r\n\r\n")
     before_files = snapshot(lab, "cms1")
@@ -158,7 +159,7 @@ def test_every_2x_service_including_webbridge_and_xmpp_gets_its_new_certificate(
 ) -> None:
     lab = make_lab(nodes=1, cms_version="2")
     start = time.time()
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1"), "join.lab.cms.example", "lab.cms.example"])
+    leaf = ca.leaf("cms1-2027", [*seeded_names("cms1"), "lab.cms.example"])
     services = ("webadmin", "callbridge", "webbridge", "xmpp", "turn")
     tasks = [
         {
@@ -263,7 +264,7 @@ def test_the_same_content_under_other_names_is_no_change(lab: SimLab, playbook: 
 def test_new_content_under_a_name_in_use_is_refused_when_named_and_moved_aside_when_not(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run], tmp_path: Path
 ) -> None:
-    leaf = ca.leaf("renewed", [fqdn("cms1")])
+    leaf = ca.leaf("renewed", seeded_names("cms1"))
     # The renewed certificate's file on the controller has the very name the node's services use.
     same_name = tmp_path / "src" / "cms1-2025.cer"
     same_name.parent.mkdir()
@@ -403,12 +404,12 @@ def test_each_validation_failure_is_reported_and_leaves_the_service_untouched(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run], tmp_path: Path
 ) -> None:
     now = dt.datetime.now(UTC)
-    good = ca.leaf("good", [fqdn("cms1")])
-    other_key = ca.leaf("other", [fqdn("cms1")])
+    good = ca.leaf("good", seeded_names("cms1"))
+    other_key = ca.leaf("other", seeded_names("cms1"))
     expired = ca.leaf(
-        "expired", [fqdn("cms1")], days=1, now=now - dt.timedelta(days=10), not_before=now - dt.timedelta(days=20)
+        "expired", seeded_names("cms1"), days=1, now=now - dt.timedelta(days=10), not_before=now - dt.timedelta(days=20)
     )
-    future = ca.leaf("future", [fqdn("cms1")], days=365, not_before=now + dt.timedelta(days=5))
+    future = ca.leaf("future", seeded_names("cms1"), days=365, not_before=now + dt.timedelta(days=5))
     wrong_san = ca.leaf("wrongsan", ["somewhere.else.example"])
     foreign = TestCA(tmp_path / "foreign", name="Foreign")
     reversed_bundle = ca.write("reversed.cer", x509.cert_pem(ca.root) + x509.cert_pem(ca.issuing))
@@ -542,7 +543,7 @@ def test_a_key_on_the_node_that_does_not_belong_to_the_certificate_is_refused(
 def test_a_dropped_connection_after_disable_ends_with_the_service_enabled_on_its_old_certificate(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1"), "join.lab.cms.example"])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     old = {k: config(lab, "cms1", "webadmin")[k] for k in ("key", "cert", "bundle")}
     old_fp = served(lab, "cms1", "webadmin")
     lab.ctl(
@@ -576,7 +577,7 @@ def test_a_dropped_connection_after_disable_ends_with_the_service_enabled_on_its
     assert window <= result["outage_seconds"] <= window + 2.0
 
     # On cms2 the connection drops after the new files were configured: the rollback configures the old ones again.
-    leaf2 = ca.leaf("cms2-2027", [fqdn("cms2")])
+    leaf2 = ca.leaf("cms2-2027", seeded_names("cms2"))
     start2 = time.time()
     run2 = playbook(
         lab,
@@ -608,7 +609,7 @@ def test_a_dropped_connection_after_disable_ends_with_the_service_enabled_on_its
 def test_the_tls_check_catches_a_service_that_serves_another_certificate_and_rolls_back(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1")])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     old_fp = served(lab, "cms1", "webadmin")
     # The check looks at the Call Bridge's endpoint, which serves webadmin's current certificate before the change
     # and keeps serving it after: to the check, a webadmin that did not pick up its new certificate.
@@ -651,7 +652,7 @@ def test_the_tls_check_catches_a_service_that_serves_another_certificate_and_rol
 
 
 def test_a_failed_enable_is_rolled_back(lab: SimLab, ca: TestCA, playbook: Callable[..., Run]) -> None:
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1")])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     lab.ctl(
         faults={"cms1": {"fail_command": {"match": "turn enable", "output": "FAILURE: TURN server failed to start"}}}
     )
@@ -680,7 +681,7 @@ def test_a_failed_enable_is_rolled_back(lab: SimLab, ca: TestCA, playbook: Calla
 def test_check_mode_with_diff_shows_the_plan_and_old_to_new_without_touching_the_node(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1")])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     before = snapshot(lab, "cms1")
     start = time.time()
     run = playbook(
@@ -710,7 +711,7 @@ def test_check_mode_with_diff_shows_the_plan_and_old_to_new_without_touching_the
     assert diff["after"]["main"]["fingerprint_sha256"] == leaf.fingerprint
     assert diff["before"]["main"]["fingerprint_sha256"] == file_fingerprint(lab, "cms1", "cms1-2025.cer")
     assert diff["after"]["main"]["subject"] == "CN=cms1.lab.cms.example"
-    assert diff["after"]["main"]["san"] == [fqdn("cms1")]
+    assert diff["after"]["main"]["san"] == seeded_names("cms1")
     assert diff["before"]["main"]["not_after"] < diff["after"]["main"]["not_after"]
     assert diff["after"]["commands"] == plan
     assert [u["uploaded"] for u in result["uploads"]] == [False, False, False]
@@ -722,7 +723,7 @@ def test_check_mode_with_diff_shows_the_plan_and_old_to_new_without_touching_the
 def test_state_validated_uploads_and_checks_but_never_touches_the_service(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1")])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     start = time.time()
     args = {
         "service": "callbridge",
@@ -750,8 +751,8 @@ def test_state_validated_uploads_and_checks_but_never_touches_the_service(
 
 # ---- webbridge3's C2W side ---------------------------------------------------------------------------------------
 def test_webbridge3_c2w_certificate_and_trust_bundle(lab: SimLab, ca: TestCA, playbook: Callable[..., Run]) -> None:
-    https = ca.leaf("wb-https", [fqdn("cms1"), "join.lab.cms.example"])
-    c2w = ca.leaf("wb-c2w", [fqdn("cms1")])
+    https = ca.leaf("wb-https", seeded_names("cms1"))
+    c2w = ca.leaf("wb-c2w", seeded_names("cms1"))
     fullchain = ca.write("wb-c2w-fullchain.cer", c2w.cert.read_bytes() + ca.bundle.read_bytes())
     start = time.time()
     run = playbook(
@@ -804,7 +805,7 @@ CALLBRIDGE_NOW = {"key": "cms1-2025.key", "cert": "cms1-2025.cer", "bundle": "ca
 def test_callbridge_learns_new_c2w_trust_with_one_restart_and_keeps_it(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
-    wb = ca.leaf("cms1-c2w-2027", [fqdn("cms1")])
+    wb = ca.leaf("cms1-c2w-2027", seeded_names("cms1"))
     fullchain = ca.write("cms1-c2w-2027-fullchain.cer", wb.cert.read_bytes() + ca.bundle.read_bytes())
     task = {
         **CALLBRIDGE_NOW,
@@ -836,7 +837,7 @@ def test_callbridge_learns_new_c2w_trust_with_one_restart_and_keeps_it(
 def test_callbridge_certificate_and_c2w_trust_change_in_one_restart_and_roll_back_together(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1")])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     fullchain = ca.write("cms1-2027-fullchain.cer", leaf.cert.read_bytes() + ca.bundle.read_bytes())
     task = {
         "service": "callbridge",
@@ -907,7 +908,7 @@ def test_callbridge_c2w_trust_is_refused_on_a_2x_node(
 def test_openssl_s_client_sees_the_new_certificate_after_the_module_ran(
     lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
 ) -> None:
-    leaf = ca.leaf("cms1-2027", [fqdn("cms1")])
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
     run = playbook(
         lab,
         play(

@@ -81,7 +81,7 @@ def test_the_demo_rolls_new_certificates_to_every_service_of_every_node_then_a_s
             {
                 "basename": f"{node}-renewal",
                 "cn": f"{node}.lab.cms.example",
-                "san": [f"{node}.lab.cms.example", "join.lab.cms.example"],
+                "san": [f"{node}.lab.cms.example", "join.lab.cms.example", node],
                 "services": list(SERVICES),
             }
         ]
@@ -209,6 +209,8 @@ def test_generate_csrs_makes_per_service_and_clustered_csrs_under_new_basenames(
             "cms_csr_layout": "service",
             "cms_csr_suffix": "2027",
             "cms_csr_lab_ca": False,
+            # Only the names each layout adds, not the lab's short host names.
+            "cms_csr_extra_names": [],
         },
     )
     assert run.rc == 0, run.stdout[-3000:]
@@ -226,6 +228,7 @@ def test_generate_csrs_makes_per_service_and_clustered_csrs_under_new_basenames(
             "cms_csr_suffix": "2027",
             "cms_csr_cluster_fqdn": "cms.lab.cms.example",
             "cms_csr_lab_ca": False,
+            "cms_csr_extra_names": [],
         },
     )
     assert clustered.rc == 0, clustered.stdout[-3000:]
@@ -256,6 +259,9 @@ def test_the_role_in_one_play_applies_every_2x_service_from_a_shared_certificate
             "cms2.lab.cms.example",
             "join.lab.cms.example",
             "lab.cms.example",
+            # The short host names the certificates in use carry: the new one keeps them all.
+            "cms1",
+            "cms2",
         ],
     )
     run = playbook(

@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import is_lock_file
 from tests.cmssim import x509
 from tests.cmssim.testing import SimLab
 
@@ -27,13 +28,19 @@ def mark(lab: SimLab, *nodes: str) -> dict[str, int]:
 
 
 def changing_events(lab: SimLab, node: str, since: int = 0) -> list[dict[str, Any]]:
-    """Commands other than read-only ones, and SFTP writes, since ``since``."""
+    """Commands other than read-only ones, and SFTP writes, since ``since``.
+
+    The node lock a run takes and releases (docs/concurrency.md) leaves the node as it was: its files are not counted.
+    """
     read_only = (STATUS, "pki list", "backup list")
     return [
         e
         for e in lab.events(node)[since:]
         if (e["event"] == "command" and e["command"] not in read_only)
-        or e["event"] in ("sftp_put", "sftp_rename", "sftp_remove", "cluster_transition")
+        or (
+            e["event"] in ("sftp_put", "sftp_rename", "sftp_remove", "cluster_transition")
+            and not is_lock_file(e.get("file", ""))
+        )
     ]
 
 

@@ -89,6 +89,11 @@ def fqdn(node: str) -> str:
     return f"{node}.lab.cms.example"
 
 
+def seeded_names(node: str) -> list[str]:
+    """The SAN of the certificates the lab seeds on ``node``: a new certificate keeps them all, or it is refused."""
+    return [fqdn(node), "join.lab.cms.example", node]
+
+
 def port(lab: SimLab, node: str, endpoint: str) -> int:
     return int(lab.hosts[node]["cms_tls_ports"][endpoint])
 

@@ -73,7 +73,18 @@ def test_each_part_names_its_files_as_the_status_shows_them() -> None:
     assert https.files(status) == {"key": "a.key", "cert": "a.cer", "bundle": None}
     assert c2w.files(status) == {"key": "c.key", "cert": "c.cer", "bundle": None}
     assert cat.SERVICES["webbridge3"].file_fields == ("https_key", "https_cert", "c2w_key", "c2w_cert", "c2w_trust")
-    assert cat.SERVICES["callbridge"].file_fields == ("key", "cert", "bundle", "c2w_trust", "cluster_trust")
+    # Every trusted-certificate line of the Call Bridge status names a file in use (S6: C2W, cluster, branding,
+    # UCM, IM&P).
+    assert cat.SERVICES["callbridge"].file_fields == (
+        "key",
+        "cert",
+        "bundle",
+        "c2w_trust",
+        "cluster_trust",
+        "branding_trust",
+        "ucm_trust",
+        "imps_trust",
+    )
 
 
 @pytest.mark.parametrize(
@@ -203,3 +214,18 @@ def test_the_services_said_to_exist_on_one_release_only_do(path: str, pattern: s
     words = _words(path, pattern)
     assert [words[0]] == [name for name, s in cat.SERVICES.items() if s.majors == (3,)]
     assert sorted(words[1:]) == sorted(name for name, s in cat.SERVICES.items() if s.majors == (2,))
+
+
+def test_every_trust_store_names_its_status_field_command_and_releases() -> None:
+    callbridge = cat.SERVICES["callbridge"]
+    stores = {trust.name: trust for trust in callbridge.trusts}
+    assert list(stores) == ["c2w", "cluster", "branding", "ucm", "imps"]
+    assert stores["c2w"].majors == (3,) and stores["cluster"].majors == (2, 3)
+    assert stores["ucm"].words == ("ucm", "certs") and stores["ucm"].verify_field == "ucm_verify"
+    for trust in callbridge.trusts:
+        assert trust.field in callbridge.labels, trust.field
+        assert trust.field in callbridge.file_fields
+    assert cat.SERVICES["webbridge3"].trust("c2w").words == ("c2w", "trust")
+    assert cat.SERVICES["webbridge"].trust_fields == ("trust",)
+    assert list(cat.TLS_SERVICES) == ["sip", "ldap", "dbclient", "dbserver", "webadmin"]
+    assert cat.TLS_SERVICES["sip"].mark == "H"

@@ -477,3 +477,77 @@ def test_backup_commands() -> None:
         cmd.backup_snapshot("before renewal")
     with pytest.raises(MmpValidationError):
         cmd.backup_rollback("../x.bak")
+
+
+@pytest.mark.parametrize(
+    ("service", "store", "bundle", "command"),
+    [
+        ("callbridge", "c2w", "edge.cer", "callbridge trust c2w edge.cer"),
+        ("callbridge", "cluster", "peers.cer", "callbridge trust cluster peers.cer"),
+        ("callbridge", "cluster", None, "callbridge trust cluster none"),
+        ("callbridge", "branding", "brand.cer", "callbridge trust branding brand.cer"),
+        ("callbridge", "ucm", "cucmtomcat.cer", "callbridge ucm certs cucmtomcat.cer"),
+        ("callbridge", "imps", "impcup.cer", "callbridge imps certs impcup.cer"),
+        ("webbridge3", "c2w", "core.cer", "webbridge3 c2w trust core.cer"),
+        ("webbridge", "trust", "cb.cer", "webbridge trust cb.cer"),
+    ],
+)
+def test_every_trust_store_has_its_command(service: str, store: str, bundle: str | None, command: str) -> None:
+    assert cmd.trust_store(service, store, bundle) == command
+
+
+def test_verification_modes_of_the_ucm_and_imps_stores() -> None:
+    assert cmd.trust_verify("callbridge", "ucm", True) == "callbridge ucm verify enable"
+    assert cmd.trust_verify("callbridge", "imps", False) == "callbridge imps verify disable"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: cmd.trust_store("webadmin", "c2w", "a.cer"), "webadmin has no trust store 'c2w'"),
+        (lambda: cmd.trust_store("callbridge", "ucm", "a b.cer"), "ucm trust bundle"),
+        (lambda: cmd.trust_verify("callbridge", "cluster", True), "has no verification mode"),
+        (lambda: cmd.tls_trust("smtp", "a.cer"), "tls service 'smtp' is not one of sip"),
+        (lambda: cmd.tls_trust("sip", "../a.cer"), "tls sip trust bundle"),
+        (lambda: cmd.tls_verify("sip", "on"), "tls verify mode 'on' is not one of enable, disable, ocsp"),
+    ],
+)
+def test_trust_commands_refuse_bad_input_before_anything_runs(call: object, message: str) -> None:
+    with pytest.raises(MmpValidationError, match=re.escape(message)):
+        call()  # type: ignore[operator]
+
+
+def test_tls_commands_as_cisco_writes_them() -> None:
+    # TN 217320 (S8): `tls sip trust ROOTCA.cer`, `tls sip verify enable`.
+    assert cmd.tls_trust("sip", "ROOTCA.cer") == "tls sip trust ROOTCA.cer"
+    assert cmd.tls_verify("sip", "enable") == "tls sip verify enable"
+    assert cmd.tls_trust("ldap", None) == "tls ldap trust none"
+    assert cmd.tls_status("dbclient") == "tls dbclient"
+
+
+# ---- lengths and characters the collection keeps to (reliability review F16) -------------------------------------
+def test_a_basename_or_file_name_too_long_is_refused_before_it_reaches_the_node() -> None:
+    with pytest.raises(MmpValidationError, match="is 300 characters long; basenames are kept to 100"):
+        cmd.pki_csr("a" * 300, "cms1.example.com")
+    with pytest.raises(MmpValidationError, match="node file names are kept to 128"):
+        cmd.validate_file_name("b" * 129 + ".cer")
+    assert cmd.validate_basename("c" * 100) == "c" * 100
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["moc.elpmaxe\u202e", "Soci\u00e9t\u00e9", "\u0430dmin", "zero\u200bwidth"],
+    ids=["bidi-override", "accents", "cyrillic-look-alike", "zero-width-space"],
+)
+def test_non_ascii_and_bidi_characters_in_a_subject_are_refused_naming_the_code_point(value: str) -> None:
+    with pytest.raises(MmpValidationError, match=r"non-ASCII character\(s\) U\+"):
+        cmd.pki_csr("cms1-2027", "cms1.example.com", organization=value)
+
+
+def test_a_san_list_beyond_the_limits_is_refused() -> None:
+    many = ["n%d.example.com" % i for i in range(101)]
+    with pytest.raises(MmpValidationError, match="has 102 entries; at most 100"):
+        cmd.pki_csr("cms1-2027", "cms1.example.com", subject_alt_name=many)
+    long_names = ["%s%d.example.com" % ("x" * 60, i) for i in range(80)]
+    with pytest.raises(MmpValidationError, match="at most 4096 are sent on one MMP command line"):
+        cmd.pki_csr("cms1-2027", "cms1.example.com", subject_alt_name=long_names)

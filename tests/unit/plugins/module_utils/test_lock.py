@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +17,9 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import LOC
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpCommandError, MmpValidationError
 
 T0 = datetime.datetime(2026, 12, 6, 20, 0, 0, tzinfo=datetime.UTC)
-ME = {"owner": "alice", "controller": "ctl-a", "pid": 4242}
+# The test process stands for the run holding the lock: its processes run, so its lock is not taken for a dead run's.
+LIVE = os.getpid()
+ME = {"owner": "alice", "controller": "ctl-a", "pid": LIVE, "worker_pid": LIVE}
 OTHER = {"owner": "bob", "controller": "awx-ee-7f9c", "pid": 77}
 
 
@@ -75,7 +80,8 @@ def test_a_free_node_is_locked_with_owner_run_controller_pid_purpose_start_and_e
         "owner": "alice",
         "run_id": "run-a",
         "controller": "ctl-a",
-        "pid": 4242,
+        "pid": LIVE,
+        "worker_pid": LIVE,
         "purpose": "service_certs webadmin",
         "started": "2026-12-06T20:00:00Z",
         "expires": "2026-12-06T20:10:00Z",
@@ -103,7 +109,7 @@ def test_another_runs_live_lock_refuses_naming_holder_since_until_and_how_to_bre
     with pytest.raises(_lock.MmpLockHeld) as caught:
         take(store, "run-b", at=T0 + datetime.timedelta(minutes=5), who=OTHER)
     message = caught.value.full_message()
-    for part in ("cms1", "run run-a", "service_certs webadmin", "alice", "ctl-a", "pid 4242"):
+    for part in ("cms1", "run run-a", "service_certs webadmin", "alice", "ctl-a", "pid %d" % LIVE):
         assert part in message
     assert "since 2026-12-06T20:00:00Z" in message and "until 2026-12-06T21:00:00Z" in message
     assert "break_lock: true" in message and "service_certs_break_lock" in message
@@ -256,3 +262,32 @@ def test_a_lock_file_name_is_refused_as_a_certificate_or_key_name() -> None:
 def test_controller_identity_names_a_user_a_host_and_a_process() -> None:
     who = _lock.controller_identity()
     assert who["owner"] and who["controller"] and isinstance(who["pid"], int)
+
+
+def test_a_lock_whose_processes_ended_on_this_controller_is_taken_over_with_a_warning() -> None:
+    # What a kill -9 of ansible-playbook and its worker leaves: a lock naming processes that no longer run.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    store = FakeStore()
+    take(store, "killed-run", who={**ME, "pid": dead_pid, "worker_pid": dead_pid})
+    result = take(store, "relaunch")
+    assert store.holder()["run_id"] == "relaunch"
+    assert result["taken_over"]["run_id"] == "killed-run"
+    assert "no process %d or %d runs on this controller" % (dead_pid, dead_pid) in result["warnings"][0]
+
+
+def test_a_lock_whose_worker_still_runs_is_refused_though_its_playbook_process_ended() -> None:
+    # The kill -9 observation: a module goes on after its ansible-playbook was killed, and still changes the node.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    store = FakeStore()
+    take(store, "detached", who={**ME, "pid": int(dead.stdout), "worker_pid": LIVE})
+    with pytest.raises(_lock.MmpLockHeld):
+        take(store, "relaunch")
+
+
+def test_a_dead_run_of_another_controller_waits_for_its_expiry() -> None:
+    # Processes of another machine cannot be looked at: its lock holds until it expires.
+    store = FakeStore()
+    take(store, "elsewhere", who={**OTHER, "worker_pid": 1})
+    with pytest.raises(_lock.MmpLockHeld):
+        take(store, "relaunch")

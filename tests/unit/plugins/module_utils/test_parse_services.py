@@ -15,8 +15,10 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
     parse_enable_output,
     parse_service_status,
     parse_status_block,
+    parse_tls_status,
     redact_secrets,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._usage import service_files
 
 # [H] S7 (CMS 3.9): callbridge with a bundle; the three padding groups of S6 kept.
 CALLBRIDGE_WITH_BUNDLE = """\
@@ -126,6 +128,55 @@ def test_webadmin_status(transcript: Callable[[str], str], variant: Callable[[st
     assert status["http_redirect"] is False
     assert status["state"] == "webadmin running"
     assert status["raw"]["TLS listening port"] == "443"
+    assert status["listen_port"] == 443  # a number, as the raw label dict keeps the printed text
+
+
+def test_every_trusted_certificate_line_of_the_callbridge_status_is_read(
+    transcript: Callable[[str], str], variant: Callable[[str], str]
+) -> None:
+    # S6 prints five trust lines (C2W, cluster, branding, UCM, IM&P) and two verification modes.
+    status = parse_service_status("callbridge", variant(transcript("callbridge_status_s6.txt")))
+    assert status["c2w_trust"] == "cmsedge-fullchain.cer"
+    for field in ("cluster_trust", "branding_trust", "ucm_trust", "imps_trust"):
+        assert status[field] is None  # `none` [H]
+    assert status["ucm_verify"] is False and status["imps_verify"] is False  # `disabled` [H]
+
+
+def test_every_file_a_callbridge_trust_line_names_is_in_use(
+    transcript: Callable[[str], str], variant: Callable[[str], str]
+) -> None:
+    # S7 (CMS 3.9): cluster, UCM and IM&P trust set, both verification modes enabled.
+    status = parse_service_status("callbridge", variant(transcript("callbridge_status_s7.txt")))
+    assert status["bundle"] == "root.cer"
+    assert status["ucm_verify"] is True and status["imps_verify"] is True
+    assert status["branding_trust"] is None
+    assert service_files(status) == {
+        "key": "cms.key",
+        "cert": "cms.cer",
+        "bundle": "root.cer",
+        "c2w_trust": "cms.cer",
+        "cluster_trust": "cms.cer",
+        "ucm_trust": "cucmtomcat.cer",
+        "imps_trust": "impcup.cer",
+    }
+
+
+def test_files_named_only_in_a_callbridge_trust_line_are_its_files() -> None:
+    text = (
+        "UCM trusted certs         : ucm-bundle.cer\n"
+        "UCM verification mode     : enabled\n"
+        "IMPS trusted certs        : imps-bundle.cer\n"
+        "Callbridge trust branding certs     : brand.cer\n"
+        "Callbridge cluster trusted certs    : peers.cer\n"
+    )
+    status = parse_service_status("callbridge", text)
+    assert status["ucm_verify"] is True and status["imps_verify"] is None
+    assert service_files(status) == {
+        "cluster_trust": "peers.cer",
+        "branding_trust": "brand.cer",
+        "ucm_trust": "ucm-bundle.cer",
+        "imps_trust": "imps-bundle.cer",
+    }
 
 
 def test_callbridge_has_no_enabled_line(transcript: Callable[[str], str], variant: Callable[[str], str]) -> None:
@@ -153,7 +204,7 @@ def test_turn_status_never_returns_the_password(
     assert status["key"] == "edge.key"
     assert status["cert"] == "cmsedge-fullchain.cer"
     assert status["bundle"] is None
-    assert status["tls_port"] == "447"
+    assert status["tls_port"] == 447
     assert status["listen"] == ["a", "b"]
     assert "Password" not in status["raw"]
     assert "Shared secret" not in status["raw"]
@@ -236,3 +287,13 @@ def test_enable_output_success_and_failure_lines(
 def test_enable_output_all_success_and_silent_setters() -> None:
     assert parse_enable_output("SUCCESS: TLS interface and port configured\nSUCCESS: webadmin enabled\n")["ok"]
     assert parse_enable_output("") == {"ok": True, "successes": [], "failures": []}
+
+
+def test_tls_status_in_the_simulator_shape_is_read() -> None:
+    status = parse_tls_status("sip", "Trust bundle         : ROOTCA.cer\nVerification         : enabled\n")
+    assert status == {"tls": "sip", "trust": "ROOTCA.cer", "verify": "enabled", "known": True}
+
+
+@pytest.mark.parametrize("text", ["", "Something else : 1\n", "cms1> tls sip\n"])
+def test_tls_status_of_another_shape_is_unknown_not_an_error(text: str) -> None:
+    assert parse_tls_status("sip", text) == {"tls": "sip", "trust": None, "verify": None, "known": False}

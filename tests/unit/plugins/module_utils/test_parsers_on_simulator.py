@@ -158,6 +158,25 @@ def test_service_status_on_cms2(cms2: tuple[Any, Run], service: str) -> None:
     assert status["cert"] in lab.nodes["cms1"].list_files()
 
 
+def test_every_trust_store_command_is_taken_and_read_back(cms3: tuple[Any, Run]) -> None:
+    _lab, run = cms3
+    bundle = "ca-bundle-2025.cer"
+    for store in ("cluster", "branding", "ucm", "imps"):
+        assert run("cms2", cmd.trust_store("callbridge", store, bundle)) == "", store
+    assert run("cms2", cmd.trust_verify("callbridge", "ucm", True)) == ""
+    assert run("cms2", cmd.tls_trust("sip", bundle)) == ""
+    assert run("cms2", cmd.tls_verify("sip", "ocsp")) == ""
+    status = parse.parse_service_status("callbridge", run("cms2", cmd.service_status("callbridge")))
+    assert [status[f] for f in ("cluster_trust", "branding_trust", "ucm_trust", "imps_trust")] == [bundle] * 4
+    assert status["ucm_verify"] is True and status["imps_verify"] is False
+    tls = parse.parse_tls_status("sip", run("cms2", cmd.tls_status("sip")))
+    assert tls == {"tls": "sip", "trust": bundle, "verify": "ocsp", "known": True}
+    assert run("cms2", cmd.trust_store("callbridge", "branding", None)) == ""
+    assert run("cms2", cmd.tls_trust("sip", None)) == ""
+    assert parse.parse_service_status("callbridge", run("cms2", "callbridge"))["branding_trust"] is None
+    assert parse.parse_tls_status("sip", run("cms2", "tls sip"))["trust"] is None
+
+
 @pytest.mark.parametrize("service", ["webadmin", "callbridge", "turn"])
 def test_outage_sequences_run_cleanly(cms3: tuple[Any, Run], service: str) -> None:
     _lab, run = cms3

@@ -163,6 +163,27 @@ def test_each_service_is_split_into_what_it_presents_and_what_it_trusts() -> Non
     ]
 
 
+def test_every_trust_file_is_a_row_of_the_report_even_when_nothing_else_names_it() -> None:
+    node = pki(files=["n.key", "n.cer", "full.cer", "bundle.cer", "ucm.cer", "ROOTCA.cer"])
+    node["services"]["callbridge"] = {
+        "service": "callbridge",
+        "enabled": None,
+        "key": "n.key",
+        "cert": "n.cer",
+        "ucm_trust": "ucm.cer",
+        "imps_trust": None,
+    }
+    node["tls"] = {"sip": {"tls": "sip", "trust": "ROOTCA.cer", "verify": "enabled", "known": True}}
+    uses = {u["name"]: u for u in service_uses(node)}
+    assert uses["callbridge"]["trust"] == [{"role": "ucm_trust", "file": "ucm.cer"}]
+    assert uses["tls"] == {
+        "name": "tls",
+        "enabled": None,
+        "slots": [],
+        "trust": [{"role": "sip_trust", "file": "ROOTCA.cer"}],
+    }
+
+
 def test_in_use_checks_name_each_pair_once_and_skip_files_the_node_lacks() -> None:
     checks = in_use_checks(pki())
     assert checks["match"] == [

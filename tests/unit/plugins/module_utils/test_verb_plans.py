@@ -155,8 +155,6 @@ ERROR = "db_status_error_s3_reconstructed.txt"
         (STEP13, {"state": "joined", "primary": "10.106.85.73", "files": RENEWED}, []),
         (STEP13, {"state": "joined", "primary": "10.106.85.73"}, []),
         (STEP11, {"state": "certs", "files": RENEWED}, []),
-        # A node in the Error state joins again with the certificates it has.
-        (ERROR, {"state": "joined", "primary": "10.48.36.61"}, ["database cluster join 10.48.36.61"]),
     ],
 )
 def test_db_cluster_plan_follows_the_technote(
@@ -195,6 +193,66 @@ def test_db_cluster_plan_refuses_a_failed_node_new_certificates_before_it_leaves
 ) -> None:
     with pytest.raises(MmpCommandError, match="in the Error state"):
         plan_cluster(cluster("joined", "10.48.36.61", RENEWED), seen(ERROR), [], "cms1")
+
+
+def _without_membership(text: str) -> str:
+    """The Error status of a node that failed to join: the same lines without its ``Nodes:`` block."""
+    return re.sub(r"(?ms)^Nodes:\n.*?(?=^Node in use)", "", text).replace("10.48.36.61", "None")
+
+
+def test_db_cluster_plan_lets_a_node_that_failed_outside_any_cluster_join_again(
+    transcript: Callable[[str], str],
+) -> None:
+    failed = observe(parse_db_cluster_status(_without_membership(transcript(ERROR))))
+    assert failed["state"] == "error" and failed["enabled"] is False
+    request = cluster("joined", "10.48.36.61")
+    assert plan_cluster(request, failed, [], "cms1") == ["database cluster join 10.48.36.61"]
+
+
+def test_db_cluster_error_state_that_lists_its_membership_is_clustered(seen: Callable[[str], dict[str, Any]]) -> None:
+    # TN 210530 (S3): a failed upgrade_schema prints Error above a whole cluster, this node a replica in sync.
+    status = seen(ERROR)
+    assert status["state"] == "error"
+    assert status["enabled"] is True
+    assert status["primary_address"] == "10.48.36.61"
+    assert status["in_sync_replicas"] == ["10.48.36.118", "10.48.36.143"]
+
+
+@pytest.mark.parametrize(("state", "primary"), [("joined", "10.48.36.61"), ("primary", None), ("certs", None)])
+def test_db_cluster_plan_refuses_a_node_in_error_that_still_shows_its_membership(
+    seen: Callable[[str], dict[str, Any]], state: str, primary: str | None
+) -> None:
+    files = RENEWED if state == "certs" else None
+    with pytest.raises(MmpCommandError) as caught:
+        plan_cluster(cluster(state, primary, files), seen(ERROR), [], "cms1")
+    assert "while clustering is enabled" in caught.value.message
+    assert "state: absent" in caught.value.message and "Nothing was changed" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("state", "primary", "named"),
+    [
+        ("primary", None, "EXPRSVR.cer, dbclusterserver.cer"),
+        ("joined", "10.106.85.73", "EXPRSVR.cer, dbclusterserver.cer"),
+        ("connected", "10.106.85.73", "EXPRSVR.cer"),
+    ],
+)
+def test_db_cluster_plan_refuses_to_cluster_onto_certificates_the_status_marks_expired(
+    seen: Callable[[str], dict[str, Any]], state: str, primary: str | None, named: str
+) -> None:
+    # TN 216549 step 1: a Disabled node whose server and client certificates say (expired).
+    with pytest.raises(MmpValidationError) as caught:
+        plan_cluster(cluster(state, primary), seen(STEP01), [], "cms2")
+    message = caught.value.message
+    assert "marked (expired)" in message and named in message
+    assert "db_cluster_rebuild" in message and "Nothing was changed" in message
+
+
+def test_db_cluster_plan_clusters_an_expired_node_on_new_certificates(seen: Callable[[str], dict[str, Any]]) -> None:
+    assert plan_cluster(cluster("primary", files=RENEWED), seen(STEP01), [], "cms2") == [
+        RENEWED_CERTS,
+        "database cluster initialize",
+    ]
 
 
 def test_db_cluster_plan_needs_certificates_on_a_node_without_any(seen: Callable[[str], dict[str, Any]]) -> None:
