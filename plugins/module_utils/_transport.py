@@ -402,7 +402,9 @@ class MmpSession:
         # paramiko stops waiting for the SSH handshake at banner_timeout without an error of its own, and the login
         # that follows finds "No existing session": that is the handshake that timed out.
         stalled = transport is not None and "no existing session" in text.lower()
-        if isinstance(exc, TimeoutError) or "timed out" in text.lower() or stalled:
+        # paramiko words a banner that never came as "Error reading SSH protocol banner", raised from the timeout.
+        timed_out = isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+        if timed_out or "timed out" in text.lower() or stalled:
             if stalled and transport.remote_version:
                 what = "negotiating the SSH session with"
             elif stalled or "banner" in text.lower():

@@ -146,3 +146,19 @@ def test_a_missing_ssh_config_file_is_named() -> None:
 def test_a_jump_host_that_cannot_be_read_says_how_to_write_it() -> None:
     with pytest.raises(ValueError, match=r"\[user@\]host\[:port\]"):
         resolve_route(options(proxy_jump="a@b:c:d"))
+
+
+def test_a_listener_that_never_sends_a_banner_is_unreachable_with_a_message_that_says_so() -> None:
+    import socket
+
+    from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpUnreachable
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        for _attempt in range(3):  # paramiko reports it two ways, depending on which of its threads notices first
+            with pytest.raises(MmpUnreachable) as caught:
+                MmpSession("127.0.0.1", port=port, password="x", name="cms1", connect_timeout=1).connect()
+            assert caught.value.to_fail_kwargs()["unreachable"] is True
+            assert "timed out after 1 s waiting for the SSH banner of cms1" in str(caught.value)
