@@ -159,6 +159,8 @@ def test_a_listener_that_never_sends_a_banner_is_unreachable_with_a_message_that
         port = silent.getsockname()[1]
         for _attempt in range(3):  # paramiko reports it two ways, depending on which of its threads notices first
             with pytest.raises(MmpUnreachable) as caught:
-                MmpSession("127.0.0.1", port=port, password="x", name="cms1", connect_timeout=1).connect()
+                MmpSession(
+                    "127.0.0.1", port=port, password="x", name="cms1", connect_timeout=1, ssh_config_file="none"
+                ).connect()
             assert caught.value.to_fail_kwargs()["unreachable"] is True
             assert "timed out after 1 s waiting for the SSH banner of cms1" in str(caught.value)
