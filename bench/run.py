@@ -12,8 +12,10 @@ import datetime as dt
 import json
 import os
 import platform
+import random
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -283,6 +285,83 @@ def rebuild(work: Path, timings: dict[str, float], nodes: int, forks: int, say: 
 # ---------------------------------------------------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------------------------------------------------
+def call_traffic(lab: SimLab, stop: threading.Event, seed: int, scale: float) -> list[dict[str, Any]]:
+    """Meetings starting and ending at random on every node until ``stop``: 1-3 legs each, lasting 2-8 s (x scale),
+    one starting somewhere every 1-4 s (x scale).  Returns what was started."""
+    rng = random.Random(seed)
+    started: list[dict[str, Any]] = []
+    nodes = sorted(lab.hosts)
+    while not stop.is_set():
+        node, legs, duration = rng.choice(nodes), rng.randint(1, 3), rng.uniform(2, 8) * scale
+        lab.calls(node, legs=legs, duration=duration)
+        started.append({"node": node, "legs": legs, "duration": duration})
+        stop.wait(rng.uniform(1, 4) * scale)
+    return started
+
+
+def busy_seconds(events: list[dict[str, Any]], until: float) -> float:
+    """Seconds the node carried at least one leg (the union of its legs' lifetimes), from its call_legs_* events."""
+    busy, since = 0.0, None
+    for event in events:
+        if event["event"] not in ("call_legs_started", "call_legs_ended", "call_legs_dropped"):
+            continue
+        if event["event"] == "call_legs_started" and since is None:
+            since = float(event["ts"])
+        elif event["event"] != "call_legs_started" and event.get("active") == 0 and since is not None:
+            busy += float(event["ts"]) - since
+            since = None
+    return busy + (until - since if since is not None else 0.0)
+
+
+def calls(work: Path, timings: dict[str, float], forks: int, quick: bool, say: Callable[[str], None]) -> list[Row]:
+    """The 3-node rollout with meetings starting and ending at random on every node: legs dropped (goal 0), and the
+    time the call guard waited beside the time the meetings kept each node busy."""
+    lab = SimLab.start(work / "calls", lab_file={"nodes": 3, "timings": timings})
+    stop = threading.Event()
+    traffic: list[list[dict[str, Any]]] = []
+    try:
+        say("calls: generating and signing the CSRs (untimed)")
+        playbook(lab, "generate_csrs", {"cms_csr_suffix": "calls"}, forks)
+        thread = threading.Thread(target=lambda: traffic.append(call_traffic(lab, stop, 16, 0.5 if quick else 1.0)))
+        thread.start()
+        say("calls: playbooks/service_certs.yml (serial 1) while meetings start and end at random on every node")
+        extra = {**service_vars("calls", 1), "service_certs_calls_poll_interval": 0.5}
+        try:
+            run = playbook(
+                lab, "service_certs", {**extra, "service_certs_calls_wait_timeout": 600}, forks, label="calls"
+            )
+        finally:
+            stop.set()
+            thread.join()
+        end = time.time()
+    finally:
+        lab.stop()
+    dropped = sum(int(e["count"]) for ev in run.events.values() for e in ev if e["event"] == "call_legs_dropped")
+    guards = [r["result"]["call_guard"] for r in run.results if (r["result"].get("call_guard") or None) is not None]
+    waited = sum(float(g["waited_s"]) for g in guards)
+    busy = {node: busy_seconds(events, end) for node, events in run.events.items()}
+    started = sum(c["legs"] for c in (traffic[0] if traffic else []))
+    return [
+        Row(
+            f"calls: legs dropped during the 3-node rollout ({started} legs started at random)",
+            dropped,
+            "",
+            "0",
+            dropped == 0,
+        ),
+        Row("calls: guarded steps (decisions)", len(guards), "", "-", None),
+        Row("calls: seconds the guard waited, all nodes", round(waited, 1), "s", "-", None),
+        Row(
+            "calls: seconds the meetings kept the nodes busy during the run, all nodes",
+            round(sum(busy.values()), 1),
+            "s",
+            "-",
+            None,
+        ),
+        Row("calls: rollout wall time with the meetings", round(run.seconds, 1), "s", "-", None),
+    ]
+
+
 def table(rows: list[Row]) -> str:
     def value(row: Row) -> str:
         text = f"{row.value:g}" if isinstance(row.value, float) else str(row.value)
@@ -306,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["rollout", "fleet", "rebuild3", "rebuild5"],
+        choices=["rollout", "fleet", "rebuild3", "rebuild5", "calls"],
         help="run only these parts (default: all)",
     )
     parser.add_argument("--work-dir", type=Path, help="where the labs go (default: a new temporary directory)")
@@ -321,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     work = (args.work_dir or Path(tempfile.mkdtemp(prefix="cms-bench-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     output = args.output or (work / "results.json" if args.quick else REPO_ROOT / "bench" / "results.json")
-    parts = args.only or ["rollout", "fleet", "rebuild3", "rebuild5"]
+    parts = args.only or ["rollout", "fleet", "rebuild3", "rebuild5", "calls"]
     began = time.monotonic()
     load = os.getloadavg()
 
@@ -338,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += rebuild(work, timings, 3, 5, say)
     if "rebuild5" in parts:
         rows += rebuild(work, timings, 5, 5, say)
+    if "calls" in parts:
+        rows += calls(work, timings, 5, args.quick, say)
 
     print()
     print(table(rows))

@@ -14,4 +14,4 @@ class ActionModule(CmsActionBase):
     module_args = _dbcluster.DB_CLUSTER_ARGS
     runner = staticmethod(_dbcluster.run_cluster)
     # The certificate files to upload are looked up like copy's src (role/playbook files/, then as given).
-    controller_sources = tuple(key + "_src" for key in _dbcluster.CERT_KEYS)
+    controller_sources = (*(key + "_src" for key in _dbcluster.CERT_KEYS), "api_ca_file")

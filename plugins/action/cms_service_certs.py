@@ -17,4 +17,4 @@ class ActionModule(CmsActionBase):
 
     module_args = _services.SERVICE_CERTS_ARGS
     runner = staticmethod(_services.run_service_certs)
-    controller_sources = tuple(_services.SRC_OPTIONS.values())
+    controller_sources = (*_services.SRC_OPTIONS.values(), "api_ca_file")

@@ -31,6 +31,8 @@ options:
   api_ca_file:
     description:
       - PEM file of the CA certificates Web Admin's certificate is verified against. Filled from C(cms_api_ca_file).
+      - Several PEM files separated by V(:) are all trusted, for example the old and the new root while Web Admin's
+        certificate moves to another CA (ansible-core 2.17 or later; 2.16 takes one file).
       - Defaults to the controller's system trust store.
     type: path
   api_validate_certs:

@@ -17,6 +17,7 @@ answers.  The guard that decides whether a restart may go ahead is in ``_calls.p
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import socket
 import ssl
@@ -157,7 +158,9 @@ class _NamedContext(ssl.SSLContext):
         return super().wrap_socket(sock, *args, **kwargs)
 
 
-def tls_context(ca_file: str | None, validate: bool, server_name: str | None) -> ssl.SSLContext:
+def tls_context(
+    ca_file: str | None, validate: bool, server_name: str | None, extra_roots_pem: str | None = None
+) -> ssl.SSLContext:
     ctx = _NamedContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if not validate:
@@ -165,9 +168,13 @@ def tls_context(ca_file: str | None, validate: bool, server_name: str | None) ->
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
     if ca_file:
-        ctx.load_verify_locations(cafile=ca_file)
+        # Several PEM files may be given, separated like PATH (the old and the new root while Web Admin moves CA).
+        for path in [part for part in ca_file.split(os.pathsep) if part]:
+            ctx.load_verify_locations(cafile=path)
     else:
         ctx.load_default_certs()
+    if extra_roots_pem:
+        ctx.load_verify_locations(cadata=extra_roots_pem)
     ctx.server_name = server_name
     return ctx
 
@@ -190,6 +197,8 @@ class CmsApi:
     server_name: str | None = None
     timeout: float = 10.0
     opener: Opener | None = None  # tests may replace the HTTP layer; production uses ansible's Request
+    # Roots trusted besides api_ca_file: the one a Web Admin certificate swap just deployed (ansible-core 2.17+).
+    extra_roots_pem: str | None = None
 
     @classmethod
     def from_params(cls, params: dict[str, Any], node: str | None = None) -> CmsApi:
@@ -225,7 +234,7 @@ class CmsApi:
                 )
             return {"validate_certs": self.validate_certs, "ca_path": self.ca_file}
         try:
-            return {"context": tls_context(self.ca_file, self.validate_certs, self.server_name)}
+            return {"context": tls_context(self.ca_file, self.validate_certs, self.server_name, self.extra_roots_pem)}
         except (OSError, ssl.SSLError) as exc:
             raise CmsApiError(
                 "cannot load the CA bundle %s: %s" % (self.ca_file, exc),

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import CmsApiAuthError, CmsApiError
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import CmsApi, CmsApiAuthError, CmsApiError
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpError, MmpValidationError
 
 ON_ACTIVE_CALLS = ("wait", "fail", "skip", "force")
@@ -300,3 +300,105 @@ def wait_healthy(
                 "`database cluster status`), fix it, and run again.",
             )
         sleep(poll_interval)
+
+
+# ---- one module call on one node ----------------------------------------------------------------------------------
+class NodeGuard:
+    """The guard and the health gates around one change on one node, as cms_service_certs and cms_db_cluster use them.
+
+    ``check()`` before anything changes on the node (decide, or in check mode preview, and read the health);
+    ``record_dropped()`` right before the step that drops calls; ``gate_after()`` once the change verified.
+    """
+
+    def __init__(self, api: Any, policy: CallPolicy, check_mode: bool = False, progress: Progress | None = None):
+        self.api = api
+        self.policy = policy
+        self.check_mode = check_mode
+        self.progress = progress
+        self.decision: CallDecision | None = None
+        self.health_before: Health | None = None
+        self.legs_dropped: int | None = None
+        self.health_waited_s: float | None = None
+
+    @classmethod
+    def from_params(
+        cls, params: dict[str, Any], node: str, check_mode: bool = False, progress: Progress | None = None
+    ) -> NodeGuard:
+        return cls(CmsApi.from_params(params, node=node), CallPolicy.from_params(params), check_mode, progress)
+
+    def check(self) -> bool:
+        """Whether the change may go ahead; raises ``CallsBusyError``/``CmsApiError`` as ``decide`` does.
+
+        Check mode never waits nor fails: it says what a real run would do, and the plan is reported as usual.
+        """
+        if self.check_mode:
+            self.decision = preview(self.api, self.policy)
+        else:
+            self.decision = decide(self.api, self.policy, self.progress)
+        if not self.decision.proceed and not self.check_mode:
+            return False
+        try:
+            self.health_before = read_health(self.api)
+        except CmsApiAuthError:
+            raise
+        except CmsApiError:
+            if self.decision.decision != "force":
+                raise
+            # force tolerates an API that cannot be read: there is then nothing to compare the health with.
+        return True
+
+    @property
+    def reason(self) -> str:
+        return self.decision.reason if self.decision is not None else ""
+
+    def last_look(self) -> bool:
+        """Read the legs again right before the change (after the lock, uploads and checks, which take a while): a
+        participant who joined since the decision is waited for too.  Whether the change may still go ahead.
+
+        ``fail`` raises and ``skip`` (or a wait that times out into a skip) returns False, with the service still
+        untouched (the uploaded files stay on the node for the next run).
+        """
+        if self.check_mode or self.decision is None or self.decision.decision != "proceed":
+            return True
+        legs = self.api.legs_active()
+        if legs <= self.policy.max_active_legs:
+            return True
+        again = decide(self.api, self.policy, self.progress)
+        self.decision.waited_s += again.waited_s
+        self.decision.reason += "; %d leg(s) joined before the change: %s" % (legs, again.reason)
+        if not again.proceed:
+            self.decision.decision = again.decision
+            return False
+        return True
+
+    def record_dropped(self) -> None:
+        """Read the legs once more right before the step that drops them (0 expected: one may join after the
+        decision, and the summary must show it)."""
+        if self.legs_dropped is not None or self.check_mode:
+            return
+        try:
+            self.legs_dropped = self.api.legs_active()
+        except CmsApiError:
+            self.legs_dropped = None  # unknown (force with an API down); the summary shows it as such
+
+    def trust_also(self, roots_pem: str) -> None:
+        """Trust these roots too from now on: after a Web Admin swap the API serves the new certificate, whose root
+        the module deployed and verified itself."""
+        if hasattr(self.api, "extra_roots_pem"):
+            self.api.extra_roots_pem = roots_pem
+
+    def gate_after(self, database_in_sync: bool, timeout: float, poll_interval: float = 1.0) -> None:
+        """Wait for the node to be healthy after the change; ``HealthGateError`` when it is not within ``timeout``."""
+        if self.health_before is None or self.check_mode:
+            return
+        _health, self.health_waited_s = wait_healthy(
+            self.api, self.health_before, database_in_sync, timeout, poll_interval
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """``call_guard`` in the result: node, decision, legs_at_decision, waited_s, reason, legs_dropped, health."""
+        out = self.decision.as_dict() if self.decision is not None else {"node": self.api.node, "decision": None}
+        out["legs_dropped"] = self.legs_dropped
+        out["health_waited_s"] = round(self.health_waited_s, 2) if self.health_waited_s is not None else None
+        out["alarms_before"] = list(self.health_before.alarms) if self.health_before is not None else None
+        return out

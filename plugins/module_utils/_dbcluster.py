@@ -22,10 +22,13 @@ from __future__ import annotations
 import datetime
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import API_SPEC, api_configured
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import PRIVATE_FILES_SPEC, ArgumentSpec
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._calls import GUARD_OFF_WARNING, GUARD_SPEC, NodeGuard
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     db_cluster_certs,
     db_cluster_connect,
@@ -86,6 +89,8 @@ CLOCK_SKEW = datetime.timedelta(minutes=10)
 ENABLED_STATES = ("primary", "replica", "client", "enabled")
 # The transition each wanted state starts, and the status word it shows meanwhile ([H] Disabling; [GUESS] others).
 TRANSITIONS = {"absent": "remove", "primary": "initialize", "joined": "join", "connected": "connect"}
+# The transitions that restart the Call Bridge and Web Admin, cutting the node's meetings: the call guard runs first.
+GUARDED_STATES = ("absent", "primary", "joined")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -165,10 +170,12 @@ def _wait(
     timeout: float,
     poll: float,
     command: str | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> tuple[dict[str, Any], float]:
     """Poll the status until ``done(status, observed)``; fail at once when ``command`` is reported Failed.
 
     Returns the last status and the seconds waited.  The timeout error shows the last status as printed.
+    ``progress`` (``CmsModule.progress``, rate-limited there) hears every poll: node, what, state seen, time so far.
     """
     start = time.monotonic()
     deadline = start + timeout
@@ -188,6 +195,13 @@ def _wait(
             )
         if done(status, seen):
             return status, time.monotonic() - start
+        if progress is not None:
+            elapsed = time.monotonic() - start
+            progress(
+                "%s: waiting for %s: the status shows %s after %ds (timeout %ds)"
+                % (session.name, what, seen["transition"] or _describe_state(seen), elapsed, timeout),
+                elapsed=elapsed,
+            )
         if time.monotonic() >= deadline:
             raise MmpTimeout(
                 "%s: %s did not happen within %ss; the last database cluster status was:\n%s"
@@ -429,6 +443,8 @@ DB_CLUSTER_ARGS = ArgumentSpec(
         "timeout": {"type": "int", "default": 300},
         "poll_interval": {"type": "float", "default": 0.3},
         **cert_file_spec(),
+        **API_SPEC,
+        **GUARD_SPEC,
     },
     required_if=[("state", "joined", ("primary",)), ("state", "connected", ("primary",))],
 )
@@ -589,6 +605,7 @@ class DbCluster:
         self.commands: list[str] = []
         self.certificates: dict[str, Any] | None = None
         self.diff: dict[str, Any] | None = None
+        self.guard: NodeGuard | None = None
 
     def read_state(self) -> None:
         self.status, _output = read_status(self.session)
@@ -600,6 +617,7 @@ class DbCluster:
                 lambda s, o: not o["transition"],
                 self.request.timeout,
                 self.request.poll,
+                progress=getattr(self.module, "progress", None),
             )
         self.before = observe(self.status)
         files = self.request.files
@@ -620,6 +638,7 @@ class DbCluster:
                     % (self.session.name, "\n- ".join(report["problems"]))
                 )
             self.certificates = report["certificates"]
+        self._guard()
         if self.module._diff:
             names = [request.files[key]["name"] for key in self.uploads]
             self.diff = _diff(
@@ -627,12 +646,31 @@ class DbCluster:
             )
         return self.commands
 
+    def _guard(self) -> None:
+        """The call guard, before a transition that cuts the node's meetings; a skip leaves the node untouched."""
+        request = self.request
+        if request.state not in GUARDED_STATES or request.transition_command not in self.commands:
+            return
+        if not api_configured(self.module.params):
+            self.module.warn(GUARD_OFF_WARNING)
+            return
+        progress = getattr(self.module, "progress", None) or self.module.log
+        self.guard = NodeGuard.from_params(self.module.params, self.session.name, self.module.check_mode, progress)
+        if not self.guard.check():
+            self.commands, self.uploads = [], []  # left for a later run: nothing changes on this node
+
     def apply(self) -> None:
         request, session = self.request, self.session
         for key in self.uploads:
             session.upload(request.files[key]["name"], request.files[key]["data"])
             self.uploaded.append(request.files[key]["name"])
-        for command in self.commands:
+        for index, command in enumerate(self.commands):
+            if command == request.transition_command and self.guard is not None:
+                if not self.guard.last_look():
+                    # Skipped after all: the certificates (if any) are configured, clustering was not touched.
+                    self.commands = self.commands[:index]
+                    return
+                self.guard.record_dropped()
             session.run(command, confirm=True if expects_confirmation(command) else None)
             if command == request.transition_command:
                 self.status, seconds = _wait(
@@ -642,8 +680,13 @@ class DbCluster:
                     request.timeout,
                     request.poll,
                     command=command,
+                    progress=getattr(self.module, "progress", None),
                 )
                 self.waited += seconds
+                if self.guard is not None:
+                    # A node that ends as primary or replica must see every database node up and in sync.
+                    in_sync = request.state in ("primary", "joined")
+                    self.guard.gate_after(database_in_sync=in_sync, timeout=request.timeout, poll_interval=request.poll)
         if request.state == "certs" and self.commands:
             self.status, output = read_status(session)
             if not _certs_match(observe(self.status)["certificates"], request.files):
@@ -669,6 +712,7 @@ class DbCluster:
             result["diff"] = self.diff
         state = observe(self.status)["state"] if applied else self.before["state"]
         result.update(state=state, cluster_status=self.status, waited=round(self.waited, 2))
+        result["call_guard"] = self.guard.as_dict() if self.guard is not None else None
         return result
 
 
@@ -806,6 +850,7 @@ class DbClusterInfo:
                 lambda s, o: not o["transition"],
                 float(p["timeout"]),
                 float(p["poll_interval"]),
+                progress=getattr(self.module, "progress", None),
             )
         seen = observe(status)
         listing = sorted(session.listdir())

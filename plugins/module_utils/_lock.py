@@ -226,16 +226,23 @@ def _temp_name(kind: str) -> str:
     return "%s.%s.%s" % (LOCK_FILE, secrets.token_hex(6), kind)
 
 
+# Reads of a lock that other runs move aside and back at the same instant; past that, it counts as unreadable.
+READ_ATTEMPTS = 5
+
+
 def read_lock(session: Any) -> Seen | None:
     """The node's lock as it is now, ``None`` when there is none."""
-    try:
-        data = session.download(LOCK_FILE)
-    except MmpCommandError:
-        # Gone between the look and the read, or never there; any other refusal is the node's to report.
-        if not session.exists(LOCK_FILE):
-            return None
-        raise
-    return Seen(data, Holder.from_bytes(data))
+    for _attempt in range(READ_ATTEMPTS):
+        try:
+            data = session.download(LOCK_FILE)
+        except MmpCommandError:
+            # Never there, or gone between the look and the read; any other refusal is the node's to report.
+            if not session.exists(LOCK_FILE):
+                return None
+            # There again: another run moved it aside and back (a refresh, a take-over) while this one read it.
+            continue
+        return Seen(data, Holder.from_bytes(data))
+    return Seen(b"", None) if session.exists(LOCK_FILE) else None
 
 
 def _remove_quietly(session: Any, name: str) -> None:

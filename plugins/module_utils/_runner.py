@@ -80,6 +80,7 @@ class SessionRunner:
         session = session_from_params(self.module.params, self.node_name)
         if min_command_timeout is not None:
             session.command_timeout = max(session.command_timeout, min_command_timeout)
+        session.progress = getattr(self.module, "progress", None)
         self._opened.append(session)
         try:
             session.connect()

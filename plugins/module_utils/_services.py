@@ -33,7 +33,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import API_SPEC, api_configured
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._calls import GUARD_OFF_WARNING, GUARD_SPEC, NodeGuard
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import (
     MAIN_PART,
     SERVICES,
@@ -87,6 +89,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
     normalize_upload,
     public_key_sha256,
     san_covers,
+    usage_problems,
     utcnow,
     verify_chain,
 )
@@ -108,6 +111,8 @@ TLS_RETRY_INTERVAL = 1.0
 RECONNECT_MAX_INTERVAL = 10.0
 # RSA keys under 2048 bits are refused by browsers and by current CMS peers alike.
 MIN_RSA_BITS = 2048
+# The services whose stop or restart cuts call legs (web legs too) or takes the REST API down: the call guard runs first.
+DISRUPTIVE_SERVICES = ("callbridge", "webbridge3", "webbridge", "webadmin")
 PRIVATE_KEY_MARKER = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 
 
@@ -135,6 +140,8 @@ SERVICE_CERTS_ARGS = ArgumentSpec(
         "allow_san_shrink": {"type": "bool", "default": False},
         "run_id": {"type": "str"},
         "break_lock": {"type": "bool", "default": False},
+        **API_SPEC,
+        **GUARD_SPEC,
     },
     # c2w_key/c2w_key_src go with c2w_cert/c2w_cert_src in any of the four pairings: request_files checks that.
     required_one_of=[("key", "key_src"), ("cert", "cert_src")],
@@ -399,6 +406,7 @@ class ServiceCertificates:
         self.final: dict[str, Any] = {}  # the state the service ended in: enabled, running, what it serves
         self.outage = 0.0
         self._down_at: float | None = None
+        self.guard: NodeGuard | None = None  # the call guard, when the plan drops calls and the API is configured
 
     # ---- reading ------------------------------------------------------------------------------------------
     @property
@@ -647,6 +655,9 @@ class ServiceCertificates:
             ok, reason = verify_chain(leaf, certs[1:], self.now)
             if not ok:
                 problems.append("%sthe chain of %s does not verify: %s" % (where, m.cert.shown(), reason))
+        # The Call Bridge dials out with its certificate (SIP TLS, C2W, cluster peers): client use as well.
+        for usage in usage_problems(leaf, client=self.name == "callbridge"):
+            problems.append("%scertificate %s: %s" % (where, m.cert.shown(), usage))
         missing = san_covers(leaf, self.names)
         if missing:
             problems.append(
@@ -955,6 +966,8 @@ class ServiceCertificates:
         words = command.split()
         word = words[1] if len(words) == 2 else "certs"
         if word in ("disable", "restart") and self._down_at is None:
+            if self.guard is not None:
+                self.guard.record_dropped()  # the legs this stop cuts: 0 unless one joined since the decision
             self._down_at = time.monotonic()
         self.ran.append(command)
         if word not in ("enable", "restart"):
@@ -1020,13 +1033,22 @@ class ServiceCertificates:
 
     def _check_tls(self, endpoint: tuple[str, int], material: Material) -> dict[str, Any]:
         host, port = endpoint
-        deadline = time.monotonic() + max(1, self.p["tls_timeout"])
+        start = time.monotonic()
+        deadline = start + max(1, self.p["tls_timeout"])
         want = fingerprint_sha256(material.leaf)
+        progress = getattr(self.module, "progress", None)
         while True:
             try:
                 served = tls_probe(host, port, self._roots(material))
                 break
             except (OSError, ssl.SSLError) as exc:
+                if progress is not None:
+                    elapsed = time.monotonic() - start
+                    progress(
+                        "%s: waiting for %s to serve TLS on %s:%d: %s after %ds (tls_timeout %ds)"
+                        % (self.node, self.name, host, port, exc, elapsed, self.p["tls_timeout"]),
+                        elapsed=elapsed,
+                    )
                 # The service may still be coming up: retry until tls_timeout.
                 if time.monotonic() >= deadline:
                     raise MmpCommandError(
@@ -1260,6 +1282,7 @@ class ServiceCertificates:
             }
         if rolled_back is not None:
             result["rolled_back"] = rolled_back
+        result["call_guard"] = self.guard.as_dict() if self.guard is not None else None
         if self.module._diff:
             result["diff"] = self._diff(parts)
         return result
@@ -1290,6 +1313,11 @@ class ServiceCertificates:
         self.resolve()
         self.validate()
         self.plan()
+        # The call guard decides before the lock and the uploads: a busy node that fails or is skipped is untouched.
+        if self.p["state"] == "present" and not self._guard_allows():
+            self.notes.append("%s: %s" % (self.node, self.guard.reason if self.guard else "left for a later run"))
+            self.commands = []
+            return self.dump()
         # A run that writes to the node holds the node's lock while it does (docs/concurrency.md); one that only
         # reads takes none, so a no-op re-run costs no extra round trips.
         writes = not self.module.check_mode and bool(self.commands or any(f.upload for f in self.files.values()))
@@ -1300,11 +1328,44 @@ class ServiceCertificates:
             if self.module.check_mode or self.p["state"] == "validated" or not self.commands:
                 self._record_final(self.status, self.tls.get("before"), self.desired.get(self.primary))
                 return self.dump()
+            if self.guard is not None and not self.guard.last_look():
+                self.notes.append("%s: %s" % (self.node, self.guard.reason))
+                self.commands = []
+                return self.dump()
             self.apply()
+            self._health_after()
             return self.dump()
         finally:
             if own_lock:
                 self._unlock(own_lock)
+
+    def _guard_allows(self) -> bool:
+        """Run the call guard when the planned commands drop calls; whether the change may go ahead now.
+
+        In check mode the guard only reads (``would_wait`` and the like) and the plan is reported as usual.
+        """
+        if not disruptive(self.commands):
+            return True
+        if not api_configured(self.p):
+            self.module.warn(GUARD_OFF_WARNING)
+            return True
+        self.guard = NodeGuard.from_params(self.p, self.node, self.module.check_mode, progress=_progress(self.module))
+        # The API is Web Admin, whose certificate this rollout may already have moved to the CA being deployed (or
+        # moves now): that root is trusted besides api_ca_file, as the module's own TLS check trusts it.
+        roots = [root for material in self.desired.values() for root in self._roots(material)]
+        if roots:
+            self.guard.trust_also(certs_to_pem(roots).decode("ascii"))
+        return self.guard.check()
+
+    def _health_after(self) -> None:
+        """The health gate after a change that passed its own checks: no new alarm on the node."""
+        if self.guard is None:
+            return
+        try:
+            self.guard.gate_after(database_in_sync=False, timeout=max(1, self.p["tls_timeout"]))
+        except MmpError as exc:
+            # The certificate is in place and verified; the gate stops the rollout before the next node.
+            raise ServiceCertsFailure(exc.message, self.dump(), node=self.node, hint=exc.hint) from None
 
     def _lock(self) -> str | None:
         """Take (or, under a role's ``run_id``, refresh) the node's lock; the run id to release, if this call owns it.
@@ -1334,6 +1395,23 @@ class ServiceCertificates:
             return
         for warning in released["warnings"]:
             self.module.warn(warning)
+
+
+def disruptive(commands: list[str]) -> bool:
+    """Whether the commands cut live meetings (or the API): a Call Bridge restart, a Web Bridge or Web Admin stop.
+
+    TURN and XMPP carry no call legs the API counts, so their swaps are not guarded.
+    """
+    for command in commands:
+        words = command.split()
+        if len(words) == 2 and words[0] in DISRUPTIVE_SERVICES and words[1] in ("disable", "restart"):
+            return True
+    return False
+
+
+def _progress(module: Any) -> Any:
+    """Where the guard's waiting lines go: the action plugin's progress display when it has one, else the log."""
+    return getattr(module, "progress", None) or module.log
 
 
 def run_service_certs(module: Any) -> None:

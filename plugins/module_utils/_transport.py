@@ -224,6 +224,9 @@ class MmpSession:
         )
         # What the caller should tell the user (ssh arguments that were not honoured).
         self.warnings: list[str] = []
+        # Told, on every read, that a command is still running (a restart, a backup): CmsModule.progress, which
+        # rate-limits, so that a long command shows the run is alive.
+        self.progress: Callable[..., None] | None = None
 
     # ---- connecting -------------------------------------------------------------------------------------------
     def connect(self) -> MmpSession:
@@ -477,9 +480,16 @@ class MmpSession:
         """Read until ``end_re`` matches the end of the output; answer ``(Y/n)`` per ``confirm``."""
         raw = ""
         answered = False
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = start + timeout
         while True:
             left = deadline - time.monotonic()
+            if self.progress is not None:
+                self.progress(
+                    "%s: waiting for %s to finish: running for %ds (command_timeout %ds)"
+                    % (self.name, command if not sensitive else command.split()[0], timeout - left, timeout),
+                    elapsed=timeout - left,
+                )
             if left <= 0:
                 shown = SECRET_MARK if sensitive else normalize_output(raw)[-2000:]
                 raise MmpTimeout(

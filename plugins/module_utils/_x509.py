@@ -31,7 +31,7 @@ try:
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 except ImportError:
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR: str | None = traceback.format_exc()
@@ -518,3 +518,37 @@ def san_covers(obj: Any, names: list[str]) -> list[str]:
         if not covered:
             missing.append(name)
     return missing
+
+
+def usage_problems(cert: Any, client: bool = False) -> list[str]:
+    """Why ``cert`` cannot serve TLS (and, with ``client``, also dial out with it): its key usage and extended key
+    usage, when it has them, must allow it. A certificate without those extensions may serve any purpose.
+
+    [H] RFC 5280 4.2.1.12: a TLS peer refuses a certificate whose EKU lacks serverAuth (clientAuth for a client);
+    a Call Bridge dials out with its own certificate (SIP TLS, the C2W link, its cluster peers), so it needs both.
+    """
+    _require()
+    problems = []
+    try:
+        eku = list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        eku = None
+    if eku is not None and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in eku:
+        wanted = [("serverAuth", ExtendedKeyUsageOID.SERVER_AUTH)]
+        if client:
+            wanted.append(("clientAuth", ExtendedKeyUsageOID.CLIENT_AUTH))
+        missing = [name for name, oid in wanted if oid not in eku]
+        if missing:
+            problems.append(
+                "its extended key usage lacks %s (TLS %s); ask the CA for a certificate with %s"
+                % (" and ".join(missing), "server and client" if client else "server", " and ".join(missing))
+            )
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return problems
+    if not (ku.digital_signature or ku.key_encipherment):
+        problems.append(
+            "its key usage allows neither digitalSignature nor keyEncipherment, which a TLS handshake needs"
+        )
+    return problems

@@ -37,10 +37,18 @@ description:
     They must be present and readable, each key must match its certificate, both certificates must chain to the CA
     file, none may be expired or not yet valid, the client certificate's CN must contain C(postgres), and the server
     certificate's SAN must cover O(server_cert_names).
+  - B(Call guard.) C(remove), C(initialize) and C(join) restart the node's Call Bridge and Web Admin, cutting its
+    meetings. Before them the module asks the node's REST API how many call legs it carries and waits, fails or
+    skips per O(on_active_calls), before any upload or command. After the transition it waits until the node is
+    healthy (the API back, no new alarm and, for V(primary) and V(joined), every database node up with
+    C(syncBehind) 0) within O(timeout). Without API credentials the guard is off, with a warning. See
+    C(docs/calls.md).
 author:
   - cisco_cms.mmp maintainers (@cisco-cms-mmp)
 extends_documentation_fragment:
   - cisco_cms.mmp._connection
+  - cisco_cms.mmp._api
+  - cisco_cms.mmp._api.CALL_GUARD
   - cisco_cms.mmp._attributes
   - cisco_cms.mmp._attributes.CHECK_MODE_FULL
   - cisco_cms.mmp._attributes.DIFF_FULL
@@ -213,6 +221,18 @@ waited:
   description: Seconds spent polling the status for transitions to finish.
   returned: always
   type: float
+call_guard:
+  description:
+    - What the call guard decided on this node (see C(docs/calls.md) in the collection); null when the change
+      drops no calls or the guard is off (no API credentials).
+    - C(node), C(decision) (V(proceed), V(skip), V(force); in check mode V(would_wait), V(would_fail),
+      V(would_skip)), C(legs_at_decision), C(waited_s) (seconds waited for the calls to end), C(reason),
+      C(legs_dropped) (active legs read right before the step that drops them; 0 expected, null when not reached or
+      unknown), C(health_waited_s) (seconds the health gate after the change waited), C(alarms_before).
+  returned: always
+  type: dict
+  sample: {"node": "cms2", "decision": "proceed", "legs_at_decision": 0, "waited_s": 41.5,
+           "reason": "waited for the calls to end", "legs_dropped": 0, "health_waited_s": 0.3, "alarms_before": []}
 """
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._dbcluster import DB_CLUSTER_ARGS, run_cluster  # noqa: E402

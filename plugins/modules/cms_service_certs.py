@@ -47,10 +47,20 @@ description:
   - A node that cannot be reached at the start is reported as unreachable (C(unreachable) in the result), so
     Ansible counts the host as unreachable; nothing was done on it.
   - O(state=validated) uploads and checks everything but never touches the service, as a preflight for a fleet.
+  - B(Call guard.) When the change restarts the Call Bridge or stops Web Bridge 3, Web Bridge or Web Admin, the
+    module first asks the node's REST API how many call legs it carries and waits, fails or skips per
+    O(on_active_calls), before the lock, the uploads or any command (a skipped or failed node is untouched).
+    Right before the stop it reads the legs once more (RV(call_guard.legs_dropped)). After the change it waits
+    for the node to be healthy again (the API back, no alarm that was not there before); a failing gate fails the
+    task, which stops a rollout before the next node. Check mode reads the API and says what it would wait for.
+    Without API credentials the guard is off, with a warning. When the Web Admin certificate moves to a new CA,
+    O(api_ca_file) must hold both the old and the new root. See C(docs/calls.md).
 author:
   - cisco_cms.mmp maintainers (@cisco-cms-mmp)
 extends_documentation_fragment:
   - cisco_cms.mmp._connection
+  - cisco_cms.mmp._api
+  - cisco_cms.mmp._api.CALL_GUARD
   - cisco_cms.mmp._attributes
   - cisco_cms.mmp._attributes.CHECK_MODE_FULL
   - cisco_cms.mmp._attributes.DIFF_FULL
@@ -300,6 +310,18 @@ reasons:
   type: list
   elements: str
   sample: ["webadmin is disabled"]
+call_guard:
+  description:
+    - What the call guard decided on this node (see C(docs/calls.md) in the collection); null when the change
+      drops no calls or the guard is off (no API credentials).
+    - C(node), C(decision) (V(proceed), V(skip), V(force); in check mode V(would_wait), V(would_fail),
+      V(would_skip)), C(legs_at_decision), C(waited_s) (seconds waited for the calls to end), C(reason),
+      C(legs_dropped) (active legs read right before the step that drops them; 0 expected, null when not reached or
+      unknown), C(health_waited_s) (seconds the health gate after the change waited), C(alarms_before).
+  returned: always
+  type: dict
+  sample: {"node": "cms2", "decision": "proceed", "legs_at_decision": 0, "waited_s": 41.5,
+           "reason": "waited for the calls to end", "legs_dropped": 0, "health_waited_s": 0.3, "alarms_before": []}
 service_state:
   description:
     - The state the service was left in, C(enabled), C(running), the configured C(cert), the C(serving) subject and

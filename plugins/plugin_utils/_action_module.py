@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Any, ClassVar
 
 from ansible.errors import AnsibleError
@@ -26,6 +27,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.common.validation import check_type_bool
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import API_VARS
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
@@ -41,6 +43,11 @@ CONNECTION_VARS = {
     # Modules that write private keys or backups on the controller (doc fragment _private_files).
     "allow_keys_in_repo": (None, ("cms_allow_keys_in_repo",)),
 }
+
+
+# A wait longer than this shows a progress line at least this often (the operator, and AWX, must see the run is alive);
+# a shorter wait prints nothing, so default verbosity is not flooded.
+PROGRESS_INTERVAL = 10.0
 
 
 class _ModuleExit(Exception):
@@ -73,6 +80,24 @@ class CmsModule:
         self._deprecations: list[dict[str, Any]] = []
         self.supports_check_mode = supports_check_mode
         self.invalid = "; ".join(result.errors.messages) if result.errors else None
+        self._progress_last: float | None = None
+
+    def progress(self, msg: str, elapsed: float | None = None) -> None:
+        """Show ``msg`` (node, what is awaited, the state seen, the time so far) while a long wait goes on.
+
+        Wait loops call this on every poll with ``elapsed``, the seconds the current wait has lasted: a line shows
+        once a wait has lasted ``PROGRESS_INTERVAL`` and then at most once per interval, so short waits print
+        nothing.  Without ``elapsed`` (a one-off notice, such as the start of a call-guard wait) the line shows unless
+        one was shown less than an interval ago.  In a forked worker, Display proxies the line to the main process, so
+        it shows in ansible-playbook and in AWX job output while the task still runs.
+        """
+        if elapsed is not None and elapsed < PROGRESS_INTERVAL:
+            return
+        now = time.monotonic()
+        if self._progress_last is not None and now - self._progress_last < PROGRESS_INTERVAL:
+            return
+        self._progress_last = now
+        Display().display(remove_values(msg, self.no_log_values))
 
     def warn(self, warning: str) -> None:
         self._warnings.append(warning)

@@ -386,7 +386,8 @@ class StoreHandle(paramiko.SFTPHandle):
         node = self.server.ns.node
         if self.writing:
             faults = node.lab.faults_for(node.name)
-            if faults.get("corrupt_upload"):
+            corrupt = faults.get("corrupt_upload")
+            if corrupt is True or (isinstance(corrupt, str) and self.name.startswith(corrupt)):
                 # Flip one byte of what arrived: the client's checksum check must catch it.
                 corrupted = bytearray(self.path.read_bytes())
                 if corrupted:

@@ -306,6 +306,7 @@ def awx_job(
     credential: dict[str, str],
     job_vars: dict[str, Any],
     project_files: dict[str, str | None] | None = None,
+    check: bool = False,
 ) -> tuple[Any, Path]:
     """Launch a job as AWX does: private data dir, credential injected, ``ansible_runner.run()``. ``project_files``
     changes the project: a file to add (a playbook of the user's own next to the collection's), or None to remove."""
@@ -320,7 +321,7 @@ def awx_job(
     run = ansible_runner.run(
         private_data_dir=str(pdd),
         playbook=playbook,
-        cmdline=f"-e @{credential_vars}",
+        cmdline=f"-e @{credential_vars}" + (" --check" if check else ""),  # job type Check
         ident="42",
         quiet=True,
         timeout=600,
@@ -657,3 +658,37 @@ def test_the_project_runs_the_collection_through_its_ansible_collections_symlink
     # The playbook's first use of the collection is its csrs role: without the collection it cannot be found.
     assert "the role 'cisco_cms.mmp.csrs' was not found" in stdout, stdout[-2000:]
     assert not [e for e in lab.events("cms1") if e["event"] == "auth"]
+
+
+def test_the_plan_job_of_the_doc_workflow_publishes_its_plan_in_the_set_stats_artifact(
+    tmp_path: Path, lab: SimLab, runner_env: None
+) -> None:
+    (play,) = yaml.safe_load(doc_block("# awx-workflow.yml"))
+    workflow = play["tasks"][0]["awx.awx.workflow_job_template"]
+    nodes = {node["identifier"]: node for node in workflow["workflow_nodes"]}
+    assert (nodes["plan"]["job_type"], nodes["apply"]["job_type"]) == ("check", "run")
+    assert nodes["approve"]["unified_job_template"]["type"] == "workflow_approval"
+    assert nodes["plan"]["unified_job_template"]["name"] == nodes["apply"]["unified_job_template"]["name"]
+    template = doc_job_templates()[nodes["plan"]["unified_job_template"]["name"]]
+    volume = tmp_path / "volume"
+    job_vars = (
+        template["extra_vars"]
+        | survey_defaults(template)
+        | {"db_cluster_rebuild_work_dir": str(volume / "db_cluster_rebuild"), "cms_output_dir": str(volume)}
+        | {"db_cluster_rebuild_serial": "202612010000"}
+    )
+    credential = {"username": "admin", "password": lab.password}
+
+    run, pdd = awx_job(tmp_path, lab, template["playbook"], credential, job_vars, check=True)
+
+    stdout = (pdd / "artifacts" / "42" / "stdout").read_text()
+    assert run.status == "successful" and run.rc == 0, stdout[-3000:]
+    events = [json.loads(p.read_text()) for p in (pdd / "artifacts" / "42" / "job_events").glob("*.json")]
+    (stats,) = [e for e in events if e["event"] == "playbook_on_stats"]
+    data = stats["event_data"]["artifact_data"]["cms_db_cluster_rebuild"]
+    assert data["nodes_changed"] == list(NODES) and data["outcome"] == ""
+    assert data["plan"] == str(volume / "plans" / "db_cluster_rebuild-202612010000.plan.md")
+    assert Path(data["plan"]).is_file() and data["outage_seconds"]["cluster"] > 0
+    assert [b["node"] for b in data["backups"]] == list(NODES)
+    assert data["expiry"]["cms1"]["server_cert"]["old"]
+    assert "plan: %s" % data["plan"] in stdout

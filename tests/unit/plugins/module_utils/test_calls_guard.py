@@ -12,12 +12,14 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._calls import (
     CallsBusyError,
     Health,
     HealthGateError,
+    NodeGuard,
     decide,
     health_problems,
     preview,
     wait_healthy,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._services import disruptive
 
 
 class Clock:
@@ -208,3 +210,59 @@ def test_wait_healthy_fails_at_the_timeout_naming_what_is_wrong() -> None:
     node = HealthNode({"nodes": [{"hostname": "192.0.2.12", "up": False}]})
     with pytest.raises(HealthGateError, match=r"cms1 is not healthy 10s after the change: database node 192\.0\.2\.12"):
         wait_healthy(node, Health(), True, timeout=10, poll_interval=3, clock=clock, sleep=clock.sleep)
+
+
+# ---- NodeGuard: one change on one node -------------------------------------------------------------------------------
+class HealthyNode(ScriptedNode):
+    def alarms(self) -> list[dict[str, Any]]:
+        return []
+
+    def database(self) -> dict[str, Any]:
+        return {"clustered": "enabled", "nodes": []}
+
+
+def test_the_node_guard_proceeds_on_an_idle_node_and_records_the_legs_right_before_the_stop() -> None:
+    guard = NodeGuard(HealthyNode(0, 0, 1), policy(on_active_calls="fail"))
+    assert guard.check() is True and guard.last_look() is True
+    guard.record_dropped()
+    guard.record_dropped()  # only the first stop counts
+    assert guard.as_dict() == {
+        "node": "cms2",
+        "decision": "proceed",
+        "legs_at_decision": 0,
+        "waited_s": 0.0,
+        "reason": "idle",
+        "legs_dropped": 1,
+        "health_waited_s": None,
+        "alarms_before": [],
+    }
+
+
+def test_a_leg_that_joins_after_the_decision_fails_the_last_look_under_fail_before_the_service_is_touched() -> None:
+    guard = NodeGuard(HealthyNode(0, 2), policy(on_active_calls="fail"))
+    assert guard.check() is True
+    with pytest.raises(CallsBusyError, match="cms2 carries 2 active call leg"):
+        guard.last_look()
+    assert guard.legs_dropped is None
+
+
+def test_a_leg_that_joins_after_the_decision_turns_skip_into_a_skip_at_the_last_look() -> None:
+    guard = NodeGuard(HealthyNode(0, 2), policy(on_active_calls="skip"))
+    assert guard.check() is True and guard.last_look() is False
+    assert guard.as_dict()["decision"] == "skip" and "joined before the change" in guard.reason
+
+
+def test_check_mode_reports_would_wait_and_never_reads_again() -> None:
+    node = HealthyNode(3)
+    guard = NodeGuard(node, policy(), check_mode=True)
+    assert guard.check() is True and guard.last_look() is True
+    guard.record_dropped()
+    assert (guard.as_dict()["decision"], guard.as_dict()["legs_dropped"], node.reads) == ("would_wait", None, 1)
+
+
+def test_only_stops_and_restarts_of_services_that_carry_calls_are_guarded() -> None:
+    assert disruptive(["callbridge certs a.key a.cer b.cer", "callbridge restart"])
+    assert disruptive(["webadmin disable", "webadmin certs a.key a.cer", "webadmin enable"])
+    assert disruptive(["webbridge3 disable"]) and disruptive(["webbridge disable"])
+    assert not disruptive(["turn disable", "turn certs a.key a.cer", "turn enable"])
+    assert not disruptive(["xmpp disable"]) and not disruptive(["webadmin enable"]) and not disruptive([])
