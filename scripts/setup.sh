@@ -32,7 +32,10 @@ need_pkg() {
         fi
     done
 }
-need_pkg openssh-client ssh sftp ssh-keygen
+need_pkg openssh-client ssh sftp ssh-keygen ssh-agent
+# openssh-server: the bastion tests start their own sshd (as a child process on a loopback port, never as a
+# service); sshd lives in /usr/sbin, which is not on every user's PATH, so it is looked for there.
+[[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
 need_pkg openssl openssl
 need_pkg make make
 need_pkg git git

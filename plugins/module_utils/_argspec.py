@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Argument specs: the connection options every node module shares (documented in doc_fragments/_connection.py),
+"""Argument specs: the connection options every node module shares (declared in module_utils/_connection.py),
 and ``ArgumentSpec``, one object per module holding its options and the rules between them.
 
 A module names its ``ArgumentSpec`` once in ``main()`` (``ARGS.create_ansible_module()``) and once in its action
@@ -17,24 +17,17 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-CONNECTION_SPEC = {
-    "host": {"type": "str", "required": True},
-    "port": {"type": "int", "default": 22},
-    "username": {"type": "str", "default": "admin"},
-    "password": {"type": "str", "no_log": True},
-    "private_key_file": {"type": "path"},
-    "private_key_passphrase": {"type": "str", "no_log": True},
-    "known_hosts_file": {"type": "path"},
-    "host_key": {"type": "str", "no_log": False},
-    "host_key_checking": {"type": "str", "default": "strict", "choices": ["strict", "accept_new"]},
-    "connect_timeout": {"type": "int", "default": 30},
-    "command_timeout": {"type": "int", "default": 120},
-}
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._connection import CONNECTION_SPEC
+
+__all__ = ["CONNECTION_SPEC", "PRIVATE_FILES_SPEC", "ArgumentSpec", "with_connection"]
+
+# Modules that write private keys or backups on the controller (documented in doc_fragments/_private_files.py).
+PRIVATE_FILES_SPEC: dict[str, Any] = {"allow_keys_in_repo": {"type": "bool", "default": False}}
 
 
 def with_connection(spec: dict[str, Any]) -> dict[str, Any]:
     """A module's own options plus the connection options."""
-    merged = dict(CONNECTION_SPEC)
+    merged = copy.deepcopy(CONNECTION_SPEC)
     merged.update(spec)
     return merged
 

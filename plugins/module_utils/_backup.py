@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import PRIVATE_FILES_SPEC, ArgumentSpec
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     backup_files,
     backup_list,
@@ -30,7 +30,12 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpConnectError,
     MmpValidationError,
 )
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import file_sha256, sha256_hex, write_private_file
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import (
+    check_private_dir,
+    file_sha256,
+    sha256_hex,
+    write_private_file,
+)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import parse_backup_list, parse_backup_snapshot
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._runner import SessionRunner
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import CONFIRM_RE
@@ -43,6 +48,7 @@ BACKUP_ARGS = ArgumentSpec(
         "state": {"type": "str", "default": "present", "choices": ["present", "rollback"]},
         "dest": {"type": "path"},
         "force": {"type": "bool", "default": False},
+        **PRIVATE_FILES_SPEC,
     },
     required_if=[("state", "rollback", ("name",))],
 )
@@ -78,6 +84,9 @@ def backup_request(params: dict[str, Any]) -> BackupRequest:
             "dest is required with a name: the controller directory the backup is fetched to (one per node, "
             "e.g. backups/{{ inventory_hostname }})"
         )
+    if params.get("dest"):
+        # Backups hold the node's private keys: the directory is checked before the node makes a snapshot.
+        check_private_dir(params["dest"], bool(params.get("allow_keys_in_repo")), "dest")
     return BackupRequest(name, params["state"], params.get("dest") or "", params["force"])
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import API_SPEC, api_configured
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import PRIVATE_FILES_SPEC, ArgumentSpec
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._calls import GUARD_OFF_WARNING, GUARD_SPEC, NodeGuard
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     db_cluster_certs,
@@ -819,6 +819,7 @@ DB_CLUSTER_INFO_ARGS = ArgumentSpec(
         "check_certs": {"type": "dict", "options": cert_file_spec()},
         "fetch": {"type": "list", "elements": "str"},
         "fetch_dest": {"type": "path"},
+        **PRIVATE_FILES_SPEC,
     },
     required_together=[("fetch", "fetch_dest")],
 )
@@ -898,7 +899,7 @@ class DbClusterInfo:
 
     def apply(self) -> None:
         if self.fetch:
-            ensure_private_dir(self.p["fetch_dest"])
+            ensure_private_dir(self.p["fetch_dest"], bool(self.p.get("allow_keys_in_repo")), "fetch_dest")
         for name, data in self.fetched_data.items():
             # Private keys among them: every fetched file is written 0600 in a 0700 directory.
             write_private_file(os.path.join(self.p["fetch_dest"], name), data)

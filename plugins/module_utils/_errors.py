@@ -63,6 +63,13 @@ class MmpConnectError(MmpError):
     """The SSH/SFTP connection could not be made or dropped."""
 
 
+class MmpUnreachable(MmpConnectError):
+    """The node (or a jump host on the way) could not be reached at all: Ansible counts the host as unreachable."""
+
+    def to_fail_kwargs(self) -> dict[str, Any]:
+        return {**super().to_fail_kwargs(), "unreachable": True}
+
+
 class MmpAuthError(MmpConnectError):
     """The node refused the credentials."""
 

@@ -12,13 +12,18 @@ One rule for all of them (the path rule itself, which directory a relative path 
   a reader (a browser, a textfile collector, the next run) never sees half a file, and the temporary file is gone
   on every path, failure included;
 * private material (keys, backups) is created 0600 from the first byte, in directories this creates 0700;
-* in check mode nothing is written, no directory is created, and the answer is what a real run would change.
+* in check mode nothing is written, no directory is created, and the answer is what a real run would change;
+* private material never goes to a directory others may write to, nor into a git work tree (where the next
+  ``git add -A`` would commit it) unless the user opts in (``cms_allow_keys_in_repo``), and nothing is ever written
+  inside an installed collection (``ansible-galaxy`` replaces it on the next install).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
+import subprocess
 import tempfile
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpError, MmpValidationError
@@ -82,9 +87,77 @@ def ensure_dir(path: str, mode: int = PUBLIC_DIR_MODE) -> None:
         os.chmod(path, mode)
 
 
-def ensure_private_dir(path: str) -> None:
-    """Create ``path`` for files that hold private keys: every directory this creates is made 0700."""
+def ensure_private_dir(path: str, allow_in_repo: bool = False, option: str = "the destination") -> None:
+    """Create ``path`` for files that hold private keys: every directory this creates is made 0700.
+
+    Refused first (``MmpValidationError``) where keys must not go: see ``check_private_dir``.
+    """
+    check_private_dir(path, allow_in_repo, option)
     ensure_dir(path, PRIVATE_DIR_MODE)
+
+
+def installed_collection_of(path: str) -> str | None:
+    """The root of the installed collection ``path`` lies in (``.../ansible_collections/<ns>/<name>`` holding the
+    ``MANIFEST.json`` that ``ansible-galaxy collection install`` writes), else ``None``. A source checkout has no
+    MANIFEST.json, so working in one is not refused."""
+    parts = os.path.abspath(os.path.expanduser(path)).split(os.sep)
+    for index in range(len(parts) - 2):
+        if parts[index] == "ansible_collections":
+            root = os.sep.join(parts[: index + 3]) or os.sep
+            if os.path.isfile(os.path.join(root, "MANIFEST.json")):
+                return root
+    return None
+
+
+def git_work_tree_of(path: str) -> str | None:
+    """The git work tree ``path`` (or where it would be created) lies in and is not ignored by, else ``None``."""
+    probe = os.path.abspath(os.path.expanduser(path))
+    here = probe
+    while True:
+        if os.path.exists(os.path.join(here, ".git")):
+            break
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+    try:
+        # A path the work tree ignores (/lab/, cms_output/ in .gitignore) is not committed by accident.
+        ignored = subprocess.run(
+            ["git", "-C", here, "check-ignore", "-q", "--no-index", probe],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return here
+    return None if ignored.returncode == 0 else here
+
+
+def check_private_dir(path: str, allow_in_repo: bool = False, option: str = "the destination") -> None:
+    """Refuse a directory for private keys or backups that others may write to, that lies inside an installed
+    collection, or (unless ``allow_in_repo``) inside a git work tree that does not ignore it."""
+    collection = installed_collection_of(path)
+    if collection:
+        raise MmpValidationError(
+            "%s %s lies inside the installed collection %s, which the next ansible-galaxy install replaces: private "
+            "keys and backups would be lost or shipped with it. Give %s an absolute path outside it (cms_output_dir "
+            "sets where the collection's playbooks write)." % (option, path, collection, option)
+        )
+    if os.path.isdir(path) and os.stat(path).st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise MmpValidationError(
+            "%s %s is writable by its group or by everyone (mode %04o), so others could read or replace the private "
+            "keys and backups put there. Make it private (chmod 700 %s) or choose another directory."
+            % (option, path, stat.S_IMODE(os.stat(path).st_mode), path)
+        )
+    repo = None if allow_in_repo else git_work_tree_of(path)
+    if repo:
+        raise MmpValidationError(
+            "%s %s lies inside the git work tree %s and is not ignored by it, so private keys and backups written "
+            "there could be committed. Choose a directory outside it (cms_output_dir), add it to the work tree's "
+            ".gitignore, or set cms_allow_keys_in_repo: true if that repository is meant to hold them."
+            % (option, path, repo)
+        )
 
 
 def write_atomic(
@@ -146,6 +219,7 @@ def write_private_file(path: str, data: bytes) -> str:
     """Write ``data`` to ``path`` atomically, mode 0600 in a 0700 directory, and read it back; returns its SHA-256.
 
     A copy that reads back differently is removed and reported: a backup that only looks fetched is worse than none.
+    Callers check the directory (``check_private_dir``) before anything changes on a node.
     """
     want = sha256_hex(data)
     write_atomic(path, data, PRIVATE_FILE_MODE, private=True)

@@ -16,11 +16,12 @@ import ipaddress
 import os
 from typing import Any
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import PRIVATE_FILES_SPEC, ArgumentSpec
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpError, MmpValidationError
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import (
     PRIVATE_FILE_MODE,
     PUBLIC_FILE_MODE,
+    check_private_dir,
     ensure_private_dir,
     read_controller_file,
     read_if_exists,
@@ -64,6 +65,7 @@ LAB_CA_ARGS = ArgumentSpec(
         "fullchain_dest": {"type": "path"},
         "days": {"type": "int", "default": 397},
         "renew_within_days": {"type": "int", "default": 30},
+        **PRIVATE_FILES_SPEC,
     },
     connection=False,
     required_by={"csr": ("dest",), "fullchain_dest": ("csr",)},
@@ -202,7 +204,7 @@ def _own_ca(module: Any, path: str, p: dict[str, Any], result: dict[str, Any]) -
             result["changed"] = result["ca_created"] = True
             return None
         return _load_own_ca(path)
-    ensure_private_dir(path)
+    ensure_private_dir(path, bool(p.get("allow_keys_in_repo")), "path")
     # Several hosts sign at once (one task per host); one lock keeps them from creating two CAs.
     with open(os.path.join(path, ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -244,7 +246,8 @@ def _external_ca(module: Any, path: str, key_src: str, chain_src: str, result: d
         raise MmpValidationError("the CA of ca_key_src/ca_chain_src cannot sign: " + "; ".join(problems))
     wanted = {BUNDLE: certs_to_pem(chain), ROOT + ".cer": certs_to_pem(chain[-1:])}
     if not module.check_mode:
-        ensure_private_dir(path)  # the same directory as the lab CA's, which holds keys
+        # The same directory as the lab CA's, which holds keys.
+        ensure_private_dir(path, bool(module.params.get("allow_keys_in_repo")), "path")
     for name, data in wanted.items():
         changed = write_atomic(os.path.join(path, name), data, check_mode=module.check_mode)
         result["changed"] = result["changed"] or changed
@@ -286,6 +289,8 @@ def run_lab_ca(module: Any) -> None:
     }
     ca: tuple[Any, list[Any]] | None
     try:
+        # Keys go there (the lab CA's): refused where they must not be, in check mode too.
+        check_private_dir(path, bool(p.get("allow_keys_in_repo")), "path")
         if p["ca_key_src"]:
             ca = _external_ca(module, path, p["ca_key_src"], p["ca_chain_src"], result)
         else:

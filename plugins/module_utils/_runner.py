@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._connection import session_kwargs
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpAuthError,
     MmpConnectError,
@@ -56,20 +57,8 @@ def require_libraries(module: Any, *, cryptography: bool = False, paramiko: bool
 
 
 def session_from_params(params: dict[str, Any], name: str | None = None) -> MmpSession:
-    return MmpSession(
-        name=name,
-        host=params["host"],
-        port=params["port"],
-        username=params["username"],
-        password=params.get("password"),
-        private_key_file=params.get("private_key_file"),
-        private_key_passphrase=params.get("private_key_passphrase"),
-        known_hosts_file=params.get("known_hosts_file"),
-        host_key=params.get("host_key"),
-        host_key_checking=params["host_key_checking"],
-        connect_timeout=params["connect_timeout"],
-        command_timeout=params["command_timeout"],
-    )
+    """The session for a module's validated parameters: every connection option, by the table's keyword."""
+    return MmpSession(name=name, **session_kwargs(params))
 
 
 class SessionRunner:
@@ -93,7 +82,12 @@ class SessionRunner:
             session.command_timeout = max(session.command_timeout, min_command_timeout)
         session.progress = getattr(self.module, "progress", None)
         self._opened.append(session)
-        session.connect()
+        try:
+            session.connect()
+        finally:
+            # What of the ssh arguments was not honoured is said whether or not the node was reached.
+            for warning in session.warnings:
+                self.module.warn(warning)
         if session.host_key_added:
             # Trust on first use is opt-in (host_key_checking: accept_new), and never silent.
             self.module.warn("trusted the unknown host key %s" % session.host_key_added)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
+import logging
 import os
 import re
 import time
@@ -31,12 +33,23 @@ except ImportError:  # pragma: no cover - reported by the module with missing_re
     HAS_PARAMIKO = False
     PARAMIKO_IMPORT_ERROR = traceback.format_exc()
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._connection import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_KNOWN_HOSTS,
+    DEFAULT_PORT,
+    DEFAULT_USERNAME,
+    Endpoint,
+    Route,
+    resolve_route,
+)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpAuthError,
     MmpCommandError,
     MmpConnectError,
     MmpHostKeyError,
     MmpTimeout,
+    MmpUnreachable,
+    MmpValidationError,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import (
     CONFIRM_ANSWER,
@@ -48,6 +61,10 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import (
 )
 
 SECRET_MARK = "(output withheld: it may contain secrets)"
+
+# paramiko's transport thread logs a failed handshake with a traceback; with no handler Python would print it to
+# stderr beside the module's own error, which already says what happened.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def fingerprint_sha256(key: Any) -> str:
@@ -122,12 +139,22 @@ class _AcceptNewPolicy:
 
 
 class _RejectPolicy:
-    def __init__(self, path: str, node: str) -> None:
+    def __init__(self, path: str, node: str, jump: bool = False) -> None:
         self.path = path
         self.node = node
+        self.jump = jump
 
     def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
         host, port = _host_and_port(hostname)
+        if self.jump:
+            raise MmpHostKeyError(
+                "%s: the host key of the jump host %s (%s %s) is not in %s, so it cannot be verified and nothing "
+                "was sent through it. Check that fingerprint on the jump host, then add the key to that file "
+                "(ssh-keyscan -p %s %s >> %s) or name the known_hosts file that has it as UserKnownHostsFile in the "
+                "jump host's OpenSSH client config entry."
+                % (self.node, hostname, key.get_name(), fingerprint_sha256(key), self.path, port, host, self.path),
+                node=self.node,
+            )
         raise MmpHostKeyError(
             "%s: the host key of %s (%s %s) is not in %s, so the node cannot be verified and nothing was sent to "
             "it. Check that fingerprint on the node, then either add the key to that file (ssh-keyscan -p %s %s >> "
@@ -140,36 +167,52 @@ class _RejectPolicy:
 
 
 class MmpSession:
-    """One SSH connection to one CMS node: ``run()`` MMP commands in its shell, move files over its SFTP channel."""
+    """One SSH connection to one CMS node: ``run()`` MMP commands in its shell, move files over its SFTP channel.
+
+    The connection goes where ``_connection.resolve_route`` says: directly, through jump hosts (each its own SSH
+    connection, the next one carried in a ``direct-tcpip`` channel of the previous), or through a ProxyCommand.
+    """
 
     def __init__(
         self,
         host: str,
-        port: int = 22,
-        username: str = "admin",
+        port: int | None = None,
+        username: str | None = None,
         password: str | None = None,
         private_key_file: str | None = None,
         private_key_passphrase: str | None = None,
         known_hosts_file: str | None = None,
         host_key: str | None = None,
         host_key_checking: str = "strict",
-        connect_timeout: float = 30,
+        connect_timeout: float | None = None,
         command_timeout: float = 120,
         name: str | None = None,
+        **route_options: Any,
     ) -> None:
         self.host = host
-        self.port = int(port)
-        self.username = username
+        self.port = int(port or DEFAULT_PORT)
+        self.username = username or DEFAULT_USERNAME
         self._password = password
         self._key_file = private_key_file
         self._key_passphrase = private_key_passphrase
-        self.known_hosts_file = os.path.expanduser(known_hosts_file or "~/.ssh/known_hosts")
+        self.known_hosts_file = os.path.expanduser(known_hosts_file or DEFAULT_KNOWN_HOSTS)
         self.host_key = host_key
         self.host_key_checking = host_key_checking
-        self.connect_timeout = float(connect_timeout)
-        self.command_timeout = float(command_timeout)
-        self.name = name or ("%s:%s" % (host, port) if int(port) != 22 else host)
+        self.connect_timeout = float(connect_timeout or DEFAULT_CONNECT_TIMEOUT)
+        self.command_timeout = float(command_timeout or 120)
+        self.name = name or ("%s:%s" % (host, self.port) if self.port != DEFAULT_PORT else host)
+        # proxy_jump, proxy_command, ssh_config_file, ssh_args, ssh_common_args, ssh_extra_args
+        self._route_options = {
+            "host": host,
+            "port": port,
+            "username": username,
+            "private_key_file": private_key_file,
+            "known_hosts_file": known_hosts_file,
+            "connect_timeout": connect_timeout,
+            **route_options,
+        }
         self.client: Any = None
+        self._jumps: list[Any] = []
         self.shell: Any = None
         self._sftp: Any = None
         self.prompt_re: re.Pattern[str] | None = None
@@ -179,6 +222,8 @@ class MmpSession:
         self.host_key_added: str | None = (
             None  # set when host_key_checking=accept_new trusted a new key on this connection
         )
+        # What the caller should tell the user (ssh arguments that were not honoured).
+        self.warnings: list[str] = []
         # Told, on every read, that a command is still running (a restart, a backup): CmsModule.progress, which
         # rate-limits, so that a long command shows the run is alive.
         self.progress: Callable[..., None] | None = None
@@ -187,97 +232,200 @@ class MmpSession:
     def connect(self) -> MmpSession:
         if not HAS_PARAMIKO:
             raise MmpConnectError("the paramiko Python library is required on the controller", node=self.name)
-        client = paramiko.SSHClient()
-        policy = None
-        if self.host_key:
-            client.set_missing_host_key_policy(_PinnedKeyPolicy(self.host_key, self.name))
-        else:
-            if os.path.exists(self.known_hosts_file):
-                try:
-                    client.load_host_keys(self.known_hosts_file)
-                except (OSError, paramiko.SSHException) as exc:
-                    raise MmpHostKeyError(
-                        "cannot read known_hosts file %s: %s" % (self.known_hosts_file, exc), node=self.name
-                    ) from None
-            if self.host_key_checking == "accept_new":
-                policy = _AcceptNewPolicy(self.known_hosts_file, self.name)
-                client.set_missing_host_key_policy(policy)
-            else:
-                client.set_missing_host_key_policy(_RejectPolicy(self.known_hosts_file, self.name))
-        kwargs: dict[str, Any] = {
-            "hostname": self.host,
-            "port": self.port,
-            "username": self.username,
-            "timeout": self.connect_timeout,
-            "banner_timeout": self.connect_timeout,
-            "auth_timeout": self.connect_timeout,
-            "allow_agent": False,
-            "look_for_keys": False,
-        }
-        if self._password is not None:
-            kwargs["password"] = self._password
-        if self._key_file:
-            kwargs["key_filename"] = os.path.expanduser(self._key_file)
-            if self._key_passphrase is not None:
-                kwargs["passphrase"] = self._key_passphrase
-        if self._password is None and not self._key_file:
-            raise MmpAuthError(
-                "no credentials for %s: set ansible_password or ansible_ssh_private_key_file for this host "
-                "(or the module's password / private_key_file options)" % self.name,
-                node=self.name,
-            )
-        if self._key_file and not os.path.isfile(kwargs["key_filename"]):
-            raise MmpAuthError(
-                "the private key file %s given for %s (ansible_ssh_private_key_file or the private_key_file option) "
-                "does not exist on the controller" % (kwargs["key_filename"], self.name),
-                node=self.name,
-            )
         try:
-            client.connect(**kwargs)
-        except MmpHostKeyError:
-            client.close()
+            route = resolve_route(self._route_options)
+        except (ValueError, OSError) as exc:
+            # Bad connection options (an unreadable jump host, a missing -F file): the task fails, not unreachable.
+            raise MmpValidationError(
+                "%s: %s; nothing was sent to the node" % (self.name, exc), node=self.name
+            ) from None
+        self.warnings.extend(route.warnings)
+        node = route.node
+        self.host, self.port, self.username = node.hostname, node.port, node.username or DEFAULT_USERNAME
+        self.known_hosts_file = node.known_hosts_file or self.known_hosts_file
+        self.connect_timeout = route.connect_timeout
+        kwargs = self._credentials(node)
+        try:
+            sock = self._open_route(route)
+            client, policy = self._client(node, pin=self.host_key, label=self.name)
+            self.client = client
+            self._connect_client(client, node, kwargs, sock, label=self.name)
+        except BaseException:
+            self.close()
             raise
-        except paramiko.BadHostKeyException as exc:
-            client.close()
-            raise MmpHostKeyError(
-                "HOST KEY MISMATCH for %s: %s holds %s for %s but the node offered %s %s. Someone may be "
-                "intercepting the connection, or the node was reinstalled; nothing was sent to it. Verify the "
-                "node's fingerprint on its console, then remove the old entry (ssh-keygen -R '%s' -f %s) and add "
-                "the new one."
-                % (
-                    self.name,
-                    self.known_hosts_file,
-                    fingerprint_sha256(exc.expected_key),
-                    exc.hostname,
-                    exc.key.get_name(),
-                    fingerprint_sha256(exc.key),
-                    exc.hostname,
-                    self.known_hosts_file,
-                ),
-                node=self.name,
-            ) from None
-        except paramiko.AuthenticationException as exc:
-            client.close()
-            what = "ansible_password (or the private key)"
-            if isinstance(exc, paramiko.PasswordRequiredException):
-                what = "private_key_passphrase: the private key is encrypted"
-            raise MmpAuthError(
-                "authentication failed for %s@%s: check ansible_user and %s of this host"
-                % (self.username, self.name, what),
-                node=self.name,
-            ) from None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
-            client.close()
-            raise MmpConnectError(
-                "cannot connect to %s (%s port %d): %s. Check that the node is up, ansible_host/ansible_port point at "
-                "its MMP (SSH) interface, and that the controller can reach it."
-                % (self.name, self.host, self.port, str(exc) or type(exc).__name__),
-                node=self.name,
-            ) from None
-        self.client = client
+        if route.keepalive:
+            client.get_transport().set_keepalive(route.keepalive)
         if isinstance(policy, _AcceptNewPolicy) and policy.added:
             self.host_key_added = "%s (%s), added to %s" % (policy.added, self.name, self.known_hosts_file)
         return self
+
+    def _credentials(self, node: Endpoint) -> dict[str, Any]:
+        """Login options for the node, checked before any network traffic."""
+        kwargs: dict[str, Any] = {"allow_agent": False, "look_for_keys": False}
+        if self._key_file and not os.path.isfile(os.path.expanduser(self._key_file)):
+            raise MmpAuthError(
+                "the private key file %s given for %s (ansible_ssh_private_key_file or the private_key_file option) "
+                "does not exist on the controller" % (os.path.expanduser(self._key_file), self.name),
+                node=self.name,
+            )
+        if self._password is not None:
+            kwargs["password"] = self._password
+        if node.key_files:
+            kwargs["key_filename"] = node.key_files
+            if self._key_passphrase is not None:
+                kwargs["passphrase"] = self._key_passphrase
+        # An ssh-agent (AWX hands a Machine credential's key over one) is asked only when no password and no key
+        # file are given: a password or key login then never sees stray agent keys count against MaxAuthTries.
+        if self._password is None and not node.key_files:
+            if not os.environ.get("SSH_AUTH_SOCK"):
+                raise MmpAuthError(
+                    "no credentials for %s: set ansible_password or ansible_ssh_private_key_file for this host "
+                    "(or the module's password / private_key_file options), or start an ssh-agent holding the key "
+                    "(SSH_AUTH_SOCK)" % self.name,
+                    node=self.name,
+                )
+            kwargs["allow_agent"] = True
+        return kwargs
+
+    def _client(self, endpoint: Endpoint, pin: str | None, label: str) -> tuple[Any, Any]:
+        """An SSH client that verifies ``endpoint``'s host key: pinned, or by its known_hosts file."""
+        client = paramiko.SSHClient()
+        known_hosts = endpoint.known_hosts_file or self.known_hosts_file
+        if pin:
+            policy: Any = _PinnedKeyPolicy(pin, label)
+        else:
+            if os.path.exists(known_hosts):
+                try:
+                    client.load_host_keys(known_hosts)
+                except (OSError, paramiko.SSHException) as exc:
+                    raise MmpHostKeyError(
+                        "cannot read known_hosts file %s: %s" % (known_hosts, exc), node=self.name
+                    ) from None
+            if self.host_key_checking == "accept_new":
+                policy = _AcceptNewPolicy(known_hosts, label)
+            else:
+                policy = _RejectPolicy(known_hosts, label, jump=label != self.name)
+        client.set_missing_host_key_policy(policy)
+        return client, policy
+
+    def _open_route(self, route: Route) -> Any:
+        """The socket the node's SSH connection runs over: a ProxyCommand, the last jump host's channel, or None."""
+        if route.proxy_command:
+            try:
+                return paramiko.ProxyCommand(route.proxy_command)
+            except (OSError, paramiko.SSHException) as exc:
+                raise MmpUnreachable(
+                    "cannot start the ProxyCommand for %s (%s): %s" % (self.name, route.proxy_command, exc),
+                    node=self.name,
+                ) from None
+        sock = None
+        hops = [*route.jumps, route.node]
+        for jump, following in itertools.pairwise(hops):
+            label = "%s (jump host %s on the way to it)" % (self.name, jump.label)
+            client, _policy = self._client(jump, pin=None, label=label)
+            self._jumps.append(client)
+            # A jump host's own login: its config entry's key files, the agent, ~/.ssh keys; never the node's
+            # password, which belongs to the CMS admin.
+            login = {"allow_agent": True, "look_for_keys": True, "key_filename": jump.key_files or None}
+            self._connect_client(client, jump, login, sock, label=label)
+            try:
+                sock = client.get_transport().open_channel(
+                    "direct-tcpip", (following.hostname, following.port), ("127.0.0.1", 0), timeout=self.connect_timeout
+                )
+            except (OSError, paramiko.SSHException, EOFError) as exc:
+                raise MmpUnreachable(
+                    "the jump host %s could not open a connection to %s port %d for %s: %s. Check that it may "
+                    "forward TCP (AllowTcpForwarding) and that it reaches the node."
+                    % (jump.label, following.hostname, following.port, self.name, str(exc) or type(exc).__name__),
+                    node=self.name,
+                ) from None
+        return sock
+
+    def _connect_client(self, client: Any, endpoint: Endpoint, login: dict[str, Any], sock: Any, label: str) -> None:
+        """Connect ``client`` to ``endpoint``; every failure becomes an ``MmpError`` that says what to check."""
+        try:
+            client.connect(
+                hostname=endpoint.hostname,
+                port=endpoint.port,
+                username=endpoint.username,
+                timeout=self.connect_timeout,
+                banner_timeout=self.connect_timeout,
+                auth_timeout=self.connect_timeout,
+                sock=sock,
+                **login,
+            )
+        except MmpHostKeyError:
+            raise
+        except paramiko.BadHostKeyException as exc:
+            raise self._mismatch(exc, label, endpoint.known_hosts_file or self.known_hosts_file) from None
+        except paramiko.AuthenticationException as exc:
+            raise self._auth_failed(exc, endpoint, label) from None
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise self._unreachable(exc, endpoint, label, client.get_transport()) from None
+
+    def _mismatch(self, exc: Any, label: str, known_hosts: str) -> MmpHostKeyError:
+        return MmpHostKeyError(
+            "HOST KEY MISMATCH for %s: %s holds %s for %s but the node offered %s %s. Someone may be "
+            "intercepting the connection, or the node was reinstalled; nothing was sent to it. Verify the "
+            "node's fingerprint on its console, then remove the old entry (ssh-keygen -R '%s' -f %s) and add "
+            "the new one."
+            % (
+                label,
+                known_hosts,
+                fingerprint_sha256(exc.expected_key),
+                exc.hostname,
+                exc.key.get_name(),
+                fingerprint_sha256(exc.key),
+                exc.hostname,
+                known_hosts,
+            ),
+            node=self.name,
+        )
+
+    def _auth_failed(self, exc: Exception, endpoint: Endpoint, label: str) -> MmpAuthError:
+        if label != self.name:
+            return MmpAuthError(
+                "authentication failed for %s@%s, the jump host on the way to %s: its login comes from its own "
+                "OpenSSH config entry (User, IdentityFile), the ssh-agent or ~/.ssh keys, never from the node's "
+                "password" % (endpoint.username, endpoint.label, self.name),
+                node=self.name,
+            )
+        what = "ansible_password (or the private key)"
+        if isinstance(exc, paramiko.PasswordRequiredException):
+            what = "private_key_passphrase: the private key is encrypted"
+        return MmpAuthError(
+            "authentication failed for %s@%s: check ansible_user and %s of this host"
+            % (self.username, self.name, what),
+            node=self.name,
+        )
+
+    def _unreachable(self, exc: BaseException, endpoint: Endpoint, label: str, transport: Any) -> MmpUnreachable:
+        text = str(exc) or type(exc).__name__
+        where = "%s (%s port %d)" % (label, endpoint.hostname, endpoint.port)
+        # paramiko stops waiting for the SSH handshake at banner_timeout without an error of its own, and the login
+        # that follows finds "No existing session": that is the handshake that timed out.
+        stalled = transport is not None and "no existing session" in text.lower()
+        # paramiko words a banner that never came as "Error reading SSH protocol banner", raised from the timeout.
+        timed_out = isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+        if timed_out or "timed out" in text.lower() or stalled:
+            if stalled and transport.remote_version:
+                what = "negotiating the SSH session with"
+            elif stalled or "banner" in text.lower():
+                what = "waiting for the SSH banner of"
+            else:
+                what = "connecting to"
+            return MmpUnreachable(
+                "timed out after %d s %s %s: it accepts no SSH session. Check that the node is up, that "
+                "ansible_host/ansible_port point at its MMP (SSH) interface, and the route to it (a jump host, a "
+                "firewall); ansible_ssh_timeout (the connect_timeout option) sets how long to wait."
+                % (int(self.connect_timeout), what, where),
+                node=self.name,
+            )
+        return MmpUnreachable(
+            "cannot connect to %s: %s. Check that the node is up, ansible_host/ansible_port point at its MMP (SSH) "
+            "interface, and that the controller can reach it." % (where, text),
+            node=self.name,
+        )
 
     def open_shell(self) -> Any:
         if self.shell is not None:
@@ -298,6 +446,10 @@ class MmpSession:
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
+        # The jump hosts' connections close last, nearest to the node first.
+        for jump in reversed(self._jumps):
+            jump.close()
+        self._jumps = []
         self.client = self.shell = self._sftp = None
 
     def __enter__(self) -> MmpSession:

@@ -30,6 +30,7 @@ author:
   - cisco_cms.mmp maintainers (@cisco-cms-mmp)
 extends_documentation_fragment:
   - cisco_cms.mmp._connection
+  - cisco_cms.mmp._private_files
   - cisco_cms.mmp._attributes
   - cisco_cms.mmp._attributes.CHECK_MODE_FULL
   - cisco_cms.mmp._attributes.DIFF_FULL

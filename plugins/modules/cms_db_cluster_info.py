@@ -24,6 +24,7 @@ author:
   - cisco_cms.mmp maintainers (@cisco-cms-mmp)
 extends_documentation_fragment:
   - cisco_cms.mmp._connection
+  - cisco_cms.mmp._private_files
   - cisco_cms.mmp._attributes
   - cisco_cms.mmp._attributes.INFO_MODULE
 options:

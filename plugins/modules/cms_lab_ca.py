@@ -25,6 +25,8 @@ description:
     files are meant to be, normally delegated to C(localhost).
 author:
   - cisco_cms.mmp maintainers (@cisco-cms-mmp)
+extends_documentation_fragment:
+  - cisco_cms.mmp._private_files
 attributes:
   check_mode:
     description: Reports what would be created or signed without writing anything.

@@ -31,21 +31,17 @@ from ansible.utils.display import Display
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import API_VARS
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._connection import CONNECTION_OPTIONS
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import installed_collection_of
 
-# module option -> (connection plugin option, inventory variables in order of preference)
+# module option -> (connection plugin option, inventory variables in order of preference): the connection options'
+# table (module_utils/_connection.py), plus the REST API options of the modules with the _api doc fragment (whose
+# table is module_utils/_api.py).
 CONNECTION_VARS = {
-    "host": ("host", ("ansible_host", "ansible_ssh_host")),
-    "port": ("port", ("ansible_port", "ansible_ssh_port")),
-    "username": ("remote_user", ("ansible_user", "ansible_ssh_user")),
-    "password": ("password", ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")),
-    "private_key_file": ("private_key_file", ("ansible_ssh_private_key_file", "ansible_private_key_file")),
-    "private_key_passphrase": (None, ("ansible_ssh_private_key_passphrase", "cms_private_key_passphrase")),
-    # Collection variables, for what inventories of SSH hosts do not say.
-    "known_hosts_file": (None, ("cms_known_hosts",)),
-    "host_key": (None, ("cms_host_key",)),
-    "host_key_checking": (None, ("cms_host_key_checking",)),
-    # The REST API (modules with the _api doc fragment): one table, in module_utils/_api.py.
+    **{option.name: (option.plugin_option, option.variables) for option in CONNECTION_OPTIONS},
     **{option: (None, names) for option, names in API_VARS.items()},
+    # Modules that write private keys or backups on the controller (doc fragment _private_files).
+    "allow_keys_in_repo": (None, ("cms_allow_keys_in_repo",)),
 }
 
 
@@ -161,12 +157,22 @@ class CmsActionBase(ActionBase):
     def runner(module: Any) -> None:
         raise NotImplementedError("an action plugin built on CmsActionBase sets runner")
 
+    def _plugin_value(self, option: str) -> Any:
+        """The connection plugin's value of ``option`` when something set it (a variable, the config, the
+        environment), not its default: the ssh plugin's defaults (a 10 s timeout, ControlPersist arguments) are
+        for OpenSSH, not for this collection's own defaults."""
+        try:
+            getter = getattr(self._connection, "get_option_and_origin", None)
+            if getter is None:  # pragma: no cover - older ansible-core
+                return self._connection.get_option(option)
+            value, origin = getter(option)
+        except (KeyError, AnsibleError):
+            return None
+        return None if origin == "default" else value
+
     def _inventory_value(self, task_vars: dict[str, Any], plugin_option: str | None, names: tuple[str, ...]) -> Any:
         if plugin_option and self._connection is not None:
-            try:
-                value = self._connection.get_option(plugin_option)
-            except (KeyError, AnsibleError):
-                value = None
+            value = self._plugin_value(plugin_option)
             if value not in (None, ""):
                 return value
         for name in names:
@@ -187,6 +193,23 @@ class CmsActionBase(ActionBase):
             filled["host"] = task_vars.get("inventory_hostname")
         return filled
 
+    def _resolve_controller_paths(self, args: dict[str, Any]) -> str | None:
+        """Make the relative ``controller_paths`` absolute; what that puts inside an installed collection is refused
+        (a playbook run by its FQCN has its directory there, and the next install would replace what was written)."""
+        for option in self.controller_paths:
+            value = args.get(option)
+            if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):
+                # path_dwim normalises the path; a trailing slash means "into this directory" and must stay.
+                args[option] = self._loader.path_dwim(value) + ("/" if value.endswith("/") else "")
+                collection = installed_collection_of(args[option])
+                if collection:
+                    return (
+                        "%s %s is relative to the playbook's directory, which lies inside the installed collection %s "
+                        "(the playbook runs by its FQCN): give an absolute path, or set cms_output_dir (or cms_pki_dir) "
+                        "to a directory of your own" % (option, value, collection)
+                    )
+        return None
+
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         self._task_vars_hostname = task_vars.get("inventory_hostname")
@@ -201,16 +224,12 @@ class CmsActionBase(ActionBase):
                     holder[name] = self._find_needle("files", value)
         args = dict(self.connection_args(task_vars))
         args.update({k: v for k, v in self._task.args.items() if v is not None})
-        for option in self.controller_paths:
-            value = args.get(option)
-            if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):
-                # path_dwim normalises the path; a trailing slash means "into this directory" and must stay.
-                args[option] = self._loader.path_dwim(value) + ("/" if value.endswith("/") else "")
+        refused = self._resolve_controller_paths(args)
         cls = type(self)
         module_args = cls.module_args
         module = CmsModule(self, module_args.argument_spec, args, cls.supports_check_mode, **module_args.rules)
-        if module.invalid:
-            out = {"failed": True, "msg": "%s: %s" % (self._task.action, module.invalid)}
+        if module.invalid or refused:
+            out = {"failed": True, "msg": "%s: %s" % (self._task.action, module.invalid or refused)}
         elif module.check_mode and not cls.supports_check_mode:
             out = {"skipped": True, "msg": "this module does not support check mode"}
         else:

@@ -151,3 +151,57 @@ def test_a_file_that_cannot_be_read_names_the_option_the_path_the_reason_and_the
         )
     )
     assert _files.read_if_exists(str(path)) is None
+
+
+# ---- where private keys and backups may go ---------------------------------------------------------------------
+def test_keys_are_refused_in_a_directory_others_may_write_to(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o775)
+    with pytest.raises(MmpValidationError, match=r"writable by its group or by everyone \(mode 0775\).*chmod 700"):
+        _files.ensure_private_dir(str(shared), option="dest")
+
+
+def test_keys_are_refused_in_a_git_work_tree_unless_ignored_or_allowed(tmp_path: Path) -> None:
+    import subprocess
+
+    repo = tmp_path / "inventory-repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".gitignore").write_text("/ignored/\n")
+    with pytest.raises(MmpValidationError, match=r"inside the git work tree .*cms_allow_keys_in_repo: true") as caught:
+        _files.ensure_private_dir(str(repo / "site" / "backups"), option="dest")
+    assert str(repo) in str(caught.value)
+    assert not (repo / "site").exists()  # refused before anything was created
+    _files.ensure_private_dir(str(repo / "ignored" / "backups"))
+    _files.ensure_private_dir(str(repo / "site" / "backups"), allow_in_repo=True)
+    assert mode(repo / "site" / "backups") == 0o700
+
+
+def test_nothing_private_goes_inside_an_installed_collection(tmp_path: Path) -> None:
+    installed = tmp_path / "collections" / "ansible_collections" / "cisco_cms" / "mmp"
+    (installed / "playbooks").mkdir(parents=True)
+    (installed / "MANIFEST.json").write_text("{}")
+    assert _files.installed_collection_of(str(installed / "playbooks" / "pki")) == str(installed)
+    with pytest.raises(MmpValidationError, match=r"inside the installed collection .*cms_output_dir"):
+        _files.ensure_private_dir(str(installed / "playbooks" / "pki" / "lab-ca"), option="path")
+    # A source checkout (no MANIFEST.json) is someone's work tree, not an installed collection.
+    (installed / "MANIFEST.json").unlink()
+    assert _files.installed_collection_of(str(installed / "playbooks" / "pki")) is None
+
+
+def test_the_output_root_resolves_against_where_ansible_runs_and_never_into_a_collection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.cisco_cms.mmp.plugins.filter.cms_output_path import cms_output_path
+
+    monkeypatch.chdir(tmp_path)
+    assert cms_output_path("cms_output", "cert_report") == str(tmp_path / "cms_output" / "cert_report")
+    assert cms_output_path("/srv/out", "pki") == "/srv/out/pki"
+    installed = tmp_path / "ansible_collections" / "cisco_cms" / "mmp"
+    installed.mkdir(parents=True)
+    (installed / "MANIFEST.json").write_text("{}")
+    monkeypatch.chdir(installed)
+    with pytest.raises(AnsibleFilterError, match="inside the installed collection"):
+        cms_output_path("cms_output", "cert_report")
