@@ -107,9 +107,11 @@ class Service:
     ``labels`` maps a normalized field to the status labels that show it (first one present wins);
     ``list_fields`` hold space-separated lists; ``secret_labels`` are never returned; ``status_guessed`` marks a
     status block no public transcript shows ([GUESS], the 2.x-only services).  ``sequence`` is the outage
-    sequence of docs/dev/mmp_reference.md#service-rules, ``certs`` standing for the certs command(s).  ``parts`` are the certificates it presents, the
-    first one its primary; ``c2w_trust`` the trust store of the C2W link; ``trusts`` every trust store it has
-    (``trust_fields``: their status fields, each naming a file in use); ``flag_fields`` read ``enabled|disabled``.  ``absent_hint`` says what to use on a release that lacks it.  The CSR facts:
+    sequence of docs/dev/mmp_reference.md#service-rules, ``certs`` standing for the certs command(s).  ``parts``
+    are the certificates it presents, the first one its primary; ``c2w_trust`` the trust store of the C2W link;
+    ``trusts`` every trust store it has (``trust_fields``: their status fields, each naming a file in use);
+    ``flag_fields`` read ``enabled|disabled``.  ``absent_hint`` says what to use on a release that lacks it.  The CSR
+    facts:
     ``csr_join_names`` (its certificate names the web bridge join URLs), ``csr_xmpp_domain`` (it names the XMPP
     domain on a node that runs the XMPP server), ``xmpp_server``, and ``cluster_identity`` (in a cluster it
     presents the cluster FQDN, shared by every node, rather than the node's own).

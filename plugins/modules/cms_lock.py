@@ -71,7 +71,7 @@ options:
         without releasing it (the run was killed), the next run on the same controller takes it over at once, with a
         warning, instead of waiting for O(ttl) to pass.
       - Leave it V(false) for a lock meant to outlast the command that takes it (a node held for maintenance by an
-        ad-hoc call): it then holds until it is released, broken or expired.
+        ad-hoc call), which then holds until it is released, broken or expired.
     type: bool
     default: false
 notes:

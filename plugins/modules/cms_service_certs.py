@@ -50,7 +50,7 @@ description:
   - B(Call guard.) When the change restarts the Call Bridge or stops Web Bridge 3, Web Bridge or Web Admin, the
     module first asks the node's REST API how many call legs it carries and waits, fails or skips per
     O(on_active_calls), before the lock, the uploads or any command (a skipped or failed node is untouched).
-    Right before the stop it reads the legs once more (RV(call_guard.legs_dropped)). After the change it waits
+    Right before the stop it reads the legs once more (C(legs_dropped) of RV(call_guard)). After the change it waits
     for the node to be healthy again (the API back, no alarm that was not there before); a failing gate fails the
     task, which stops a rollout before the next node. Check mode reads the API and says what it would wait for.
     Without API credentials the guard is off, with a warning. When the Web Admin certificate moves to a new CA,

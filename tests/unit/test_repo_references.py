@@ -136,7 +136,7 @@ def test_every_relative_markdown_link_resolves_to_a_file_and_heading_of_the_repo
         for target in markdown_links(text):
             if re.match(r"[a-z][a-z0-9+.-]*:", target, re.I):  # http:, https:, mailto: ...
                 continue
-            path_part, _, anchor = target.partition("#")
+            path_part, _hash, anchor = target.partition("#")
             path = (page.parent / path_part).resolve() if path_part else page
             if not path.exists() or not path.is_relative_to(REPO_ROOT):
                 broken.append(f"{name}: {target} (no such file in the repository)")
@@ -183,7 +183,7 @@ def test_every_verbatim_transcript_fixture_is_quoted_in_the_mmp_reference() -> N
     def lines(text: str) -> str:
         return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
 
-    blocks = [lines(block) for _, block in re.findall(r"^(```)\n(.*?)^\1", reference_text(), re.M | re.S)]
+    blocks = [lines(block) for _fence, block in re.findall(r"^(```)\n(.*?)^\1", reference_text(), re.M | re.S)]
     fixtures = sorted((REPO_ROOT / FIXTURES).glob("*_s[0-9]*.txt"))
     assert fixtures, f"no transcript fixtures found in {FIXTURES}"
     unquoted = [

@@ -67,8 +67,11 @@ class FakeStore:
         return json.loads(self.files[LOCK_FILE])
 
 
-def take(store: FakeStore, run_id: str = "run-a", *, at: datetime.datetime = T0, who: dict = ME, **kwargs: Any) -> Any:
-    return _lock.acquire(store, run_id, kwargs.pop("purpose", "service_certs webadmin"), now=at, identity=who, **kwargs)
+def take(
+    store: FakeStore, run_id: str = "run-a", *, at: datetime.datetime = T0, who: dict | None = None, **kwargs: Any
+) -> Any:
+    purpose = kwargs.pop("purpose", "service_certs webadmin")
+    return _lock.acquire(store, run_id, purpose, now=at, identity=who or ME, **kwargs)
 
 
 def test_a_free_node_is_locked_with_owner_run_controller_pid_purpose_start_and_expiry() -> None:
@@ -267,7 +270,9 @@ def test_controller_identity_names_a_user_a_host_and_a_process() -> None:
 
 def test_a_lock_whose_processes_ended_on_this_controller_is_taken_over_with_a_warning() -> None:
     # What a kill -9 of ansible-playbook and its worker leaves: a lock naming processes that no longer run.
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead_pid = int(dead.stdout)
     store = FakeStore()
     take(store, "killed-run", who={**ME, "pid": dead_pid, "worker_pid": dead_pid}, tied_to_process=True)
@@ -279,7 +284,9 @@ def test_a_lock_whose_processes_ended_on_this_controller_is_taken_over_with_a_wa
 
 def test_a_lock_whose_worker_still_runs_is_refused_though_its_playbook_process_ended() -> None:
     # The kill -9 observation: a module goes on after its ansible-playbook was killed, and still changes the node.
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     store = FakeStore()
     take(store, "detached", who={**ME, "pid": int(dead.stdout), "worker_pid": LIVE}, tied_to_process=True)
     with pytest.raises(_lock.MmpLockHeld):
@@ -296,7 +303,9 @@ def test_a_dead_run_of_another_controller_waits_for_its_expiry() -> None:
 
 def test_a_lock_meant_to_outlast_its_command_holds_after_its_process_ended() -> None:
     # An ad-hoc cms_lock holding a node for maintenance: its `ansible` process ends at once, the lock stays.
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     store = FakeStore()
     take(store, "maintenance", who={**ME, "pid": int(dead.stdout), "worker_pid": int(dead.stdout)})
     with pytest.raises(_lock.MmpLockHeld):
