@@ -55,15 +55,18 @@ class HealthGateError(MmpError):
 class LegsReader(Protocol):
     node: str
 
-    def legs_active(self) -> int: ...
+    def legs_active(self) -> int:
+        """Active call legs on the node now."""
 
 
 class HealthReader(Protocol):
     node: str
 
-    def alarms(self) -> list[dict[str, Any]]: ...
+    def alarms(self) -> list[dict[str, Any]]:
+        """The node's active alarms."""
 
-    def database(self) -> dict[str, Any]: ...
+    def database(self) -> dict[str, Any]:
+        """The API's view of the database cluster."""
 
 
 Progress = Callable[[str], None]

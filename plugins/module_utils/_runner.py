@@ -33,13 +33,17 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import CRYPTOG
 class VerbSet(Protocol):
     """What the runner needs of a verb set (``session`` is the one it was built with)."""
 
-    def read_state(self) -> None: ...
+    def read_state(self) -> None:
+        """Read what is on the node now."""
 
-    def plan(self) -> list[str]: ...
+    def plan(self) -> list[str]:
+        """The MMP commands that bring the node to the wanted state (none: nothing to do)."""
 
-    def apply(self) -> None: ...
+    def apply(self) -> None:
+        """Send the planned commands (not in check mode)."""
 
-    def dump(self) -> dict[str, Any]: ...
+    def dump(self) -> dict[str, Any]:
+        """The module result."""
 
 
 def require_libraries(module: Any, *, cryptography: bool = False, paramiko: bool = True) -> None:
