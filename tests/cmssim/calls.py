@@ -17,7 +17,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,16 +59,7 @@ class _Runtime:
         self.thread: threading.Thread | None = None
 
 
-_RUNTIMES: weakref.WeakKeyDictionary[core.Lab, _Runtime] = weakref.WeakKeyDictionary()
-_RUNTIMES_LOCK = threading.Lock()
-
-
-def _runtime(lab: core.Lab) -> _Runtime:
-    with _RUNTIMES_LOCK:
-        rt = _RUNTIMES.get(lab)
-        if rt is None:
-            rt = _RUNTIMES[lab] = _Runtime(lab)
-        return rt
+_runtime = core.LabRuntimes(_Runtime).get
 
 
 def _end_calls_without_legs(nc: NodeCalls) -> None:

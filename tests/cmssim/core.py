@@ -25,9 +25,10 @@ import random
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from . import shapes
 
@@ -461,3 +462,25 @@ class BufferConsole:
     @property
     def text(self) -> str:
         return "".join(self.chunks)
+
+
+_T = TypeVar("_T")
+
+
+class LabRuntimes(Generic[_T]):
+    """What a verb module keeps per running lab beyond its saved state (timers, unsaved nodes), made on first use.
+
+    Keyed weakly by the lab, so a stopped lab's runtime goes with it; ``factory(lab)`` builds one.
+    """
+
+    def __init__(self, factory: Callable[[Lab], _T]) -> None:
+        self._factory = factory
+        self._runtimes: weakref.WeakKeyDictionary[Lab, _T] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, lab: Lab) -> _T:
+        with self._lock:
+            runtime = self._runtimes.get(lab)
+            if runtime is None:
+                runtime = self._runtimes[lab] = self._factory(lab)
+            return runtime

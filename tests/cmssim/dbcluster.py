@@ -24,7 +24,6 @@ import logging
 import threading
 import time
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,16 +83,7 @@ class _Runtime:
         self.thread: threading.Thread | None = None
 
 
-_RUNTIMES: weakref.WeakKeyDictionary[core.Lab, _Runtime] = weakref.WeakKeyDictionary()
-_RUNTIMES_LOCK = threading.Lock()
-
-
-def _runtime(lab: core.Lab) -> _Runtime:
-    with _RUNTIMES_LOCK:
-        rt = _RUNTIMES.get(lab)
-        if rt is None:
-            rt = _RUNTIMES[lab] = _Runtime()
-        return rt
+_runtime = core.LabRuntimes(lambda lab: _Runtime()).get
 
 
 def _publish(node: core.Node, **changes: Any) -> None:
