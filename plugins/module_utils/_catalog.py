@@ -18,7 +18,6 @@ Sources: docs/dev/mmp_reference.md (its #marks: [H] seen verbatim in a Cisco tra
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,8 +31,8 @@ class Part:
     """One key/certificate pair a service presents, as its parsed status and the module's options name it.
 
     ``bundle_field`` is ``None`` for a part that takes a full chain instead of a separate bundle.  Its TLS port
-    comes from the module option ``port_option``, else from the status field ``port_field`` (a port number, or a
-    list of ``<interface>:<port>``), else ``default_port``.
+    comes from the module option ``port_option``, else from the parsed status field ``port_field`` (a port number, or
+    a parsed listen list of ``{interface, port}``: the first port it names), else ``default_port``.
     """
 
     name: str = MAIN_PART
@@ -64,9 +63,9 @@ class Part:
         value = status.get(self.port_field) if self.port_field else None
         if isinstance(value, list):
             for item in value:
-                match = re.search(r":(\d+)$", str(item))
-                if match:
-                    return int(match.group(1))
+                port = item.get("port") if isinstance(item, Mapping) else None
+                if isinstance(port, int) and not isinstance(port, bool):
+                    return port
         elif isinstance(value, int) and not isinstance(value, bool):
             return value
         elif isinstance(value, str) and value.isdigit():
@@ -199,8 +198,8 @@ class Service:
 _WEB_BRIDGE_3 = (
     # [H] `webbridge3 https certs <key> <fullchain>` and `webbridge3 c2w certs <key> <fullchain>`: full chains, no
     # separate bundle.  Each side listens on its own `<interface>:<port>` list.
-    Part("https", "https_key", "https_cert", None, port_field="https_listen", listen_field="https_listen"),
-    Part("c2w", "c2w_key", "c2w_cert", None, "c2w_", "c2w_tls_port", "c2w_listen", listen_field="c2w_listen"),
+    Part("https", "https_key", "https_cert", None, port_field="https_listeners", listen_field="https_listen"),
+    Part("c2w", "c2w_key", "c2w_cert", None, "c2w_", "c2w_tls_port", "c2w_listeners", listen_field="c2w_listen"),
 )
 
 _CALLBRIDGE_C2W = Trust(("trust", "c2w"), majors=(3,))
@@ -278,7 +277,7 @@ SERVICES: dict[str, Service] = {
         },
         sequence=("disable", "certs", "enable"),
         lifecycle=("enable", "disable"),
-        parts=(Part(port_field="listen"),),
+        parts=(Part(port_field="listeners"),),
         # [H] S10/S31: `webbridge trust <bundle>`, the Call Bridge certificate itself.
         trusts=(Trust(("trust",), (2,), "trust", ""),),
         list_fields=("listen",),

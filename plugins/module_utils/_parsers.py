@@ -144,6 +144,26 @@ def _list_value(value: str | list[str] | None) -> list[str]:
     return [item for item in (i.strip() for i in items) if item and item.lower() not in _NONE_VALUES]
 
 
+# Listen lists, as printed (``a:443 b:443`` [H] S6, ``a`` [H] S6), and the field holding each one parsed.
+LISTENER_FIELDS = {"listen": "listeners", "https_listen": "https_listeners", "c2w_listen": "c2w_listeners"}
+_LISTEN_ITEM_RE = re.compile(r"^(?P<interface>[^:\s]+)(?::(?P<port>\d+))?$")
+
+
+def parse_listen_items(items: list[str]) -> list[dict[str, Any]]:
+    """``[{"interface": "a", "port": 443}]`` of listen items (``a:443``; ``a`` alone has ``port`` ``None``).
+
+    An item of another shape keeps its whole text as ``interface`` (``port`` ``None``): tolerant, as every parser.
+    """
+    parsed: list[dict[str, Any]] = []
+    for item in items:
+        match = _LISTEN_ITEM_RE.match(item)
+        port = match.group("port") if match else None
+        parsed.append(
+            {"interface": match.group("interface") if match else item, "port": int(port) if port is not None else None}
+        )
+    return parsed
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # pki
 # ---------------------------------------------------------------------------------------------------------------
@@ -475,8 +495,11 @@ def parse_service_status(service: str, text: str) -> dict[str, Any]:
     ``https_cert``, ``c2w_key``, ``c2w_cert``, ``c2w_trust``, ``https_listen``, ``c2w_listen``; turn:
     ``tls_port``; webadmin: ``listen_interface``, ``listen_port``, ``state``...; callbridge: every trust store,
     ``c2w_trust``, ``cluster_trust``, ``branding_trust``, ``ucm_trust``, ``imps_trust``, and the booleans
-    ``ucm_verify``, ``imps_verify``).  Ports (``tls_port``, ``listen_port``) are integers.  Passwords and shared secrets
-    (``turn`` prints its password in clear [H]) are dropped from every field, ``raw`` included.
+    ``ucm_verify``, ``imps_verify``).  Ports (``tls_port``, ``listen_port``) are integers.  Each listen list keeps its
+    printed items (``listen: ["a:443"]``, as before) and has a parsed twin with integer ports
+    (``listeners: [{"interface": "a", "port": 443}]``; webbridge3 ``https_listeners``, ``c2w_listeners``; ``port``
+    ``None`` where the status names an interface only).  Passwords and shared secrets (``turn`` prints its password
+    in clear [H]) are dropped from every field, ``raw`` included.
     """
     svc = get_service(service)
     block = parse_status_block(text)
@@ -524,6 +547,9 @@ def parse_service_status(service: str, text: str) -> dict[str, Any]:
     if "listen" not in result:
         iface, port = result.get("listen_interface"), result.get("listen_port")
         result["listen"] = ["%s:%s" % (iface, port) if port else iface] if iface else []
+    for field, parsed in LISTENER_FIELDS.items():
+        if field in result:
+            result[parsed] = parse_listen_items(result[field])
     result["raw"] = raw
     return result
 

@@ -148,8 +148,12 @@ services:
     - Every trust store a status shows is a field naming its file (callbridge C(c2w_trust), C(cluster_trust),
       C(branding_trust), C(ucm_trust), C(imps_trust); webbridge3 C(c2w_trust)), with the booleans C(ucm_verify)
       and C(imps_verify). Ports are numbers (turn C(tls_port), webadmin C(listen_port)).
+    - Each listen list keeps the items the status prints (C(listen), webbridge3 C(https_listen) and C(c2w_listen),
+      for example V(a:443)) and has a parsed twin, a list of C(interface) and C(port), the port a number or null
+      when the status names an interface only (C(listeners), webbridge3 C(https_listeners) and C(c2w_listeners)).
   returned: always
   type: dict
+  sample: {"webbridge3": {"https_listen": ["a:443"], "https_listeners": [{"interface": "a", "port": 443}]}}
 database_cluster:
   description: Parsed C(database cluster status).
   returned: always

@@ -168,6 +168,22 @@ def test_a_new_certificate_without_the_name_a_peer_dials_is_refused_in_the_prefl
     assert_untouched(lab)
 
 
+def test_a_web_bridge_certificate_without_the_c2w_name_or_a_join_name_is_refused_in_the_preflight(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    ca = new_ca_material(tmp_path)
+    run = playbook(
+        lab,
+        role_play(
+            ca, service_certs_c2w_name="c2w.elsewhere.example", service_certs_join_names='["join.elsewhere.example"]'
+        ),
+    )
+    assert run.rc != 0
+    assert "does not cover" in run.stdout
+    assert "c2w.elsewhere.example" in run.stdout and "join.elsewhere.example" in run.stdout
+    assert_untouched(lab)
+
+
 def test_a_call_bridge_certificate_that_cannot_dial_out_is_refused_in_the_preflight(
     lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
 ) -> None:

@@ -110,11 +110,23 @@ def test_the_demo_rolls_new_certificates_to_every_service_of_every_node_then_a_s
             )
             assert "Verify return code: 0 (ok)" in proc.stdout, (node, service)
             assert x509.fingerprint(x509.load_certs(proc.stdout.encode())[0]) == signed(lab, node), (node, service)
+    # The lab CA joined every node's trust stores (a CA change, service_certs_trust_ca_src) before the first
+    # certificate was swapped anywhere: no C2W link ever went down, and no warning of a Call Bridge trusting late.
+    commands = [e for n in NODES for e in events_since(lab, n, rollout_start, "command")]
+    first_swap = min(e["ts"] for e in commands if " certs " in f" {e['command']} ")
+    # The swaps' outages start with cms1's webadmin disable: the trust step applies its stores by restarts only.
+    swaps_start = min(e["ts"] for e in commands if e["command"].endswith(" disable"))
+    assert swaps_start > max(e["ts"] for e in commands if " trust " in f" {e['command']} ")
+    trust_set = {(e["node"], e["command"].split()[0]) for e in commands if " trust " in f" {e['command']} "}
+    assert trust_set == {(n, s) for n in NODES for s in ("callbridge", "webbridge3")}
+    assert max(e["ts"] for e in commands if " trust " in f" {e['command']} ") < first_swap
+    assert [e for n in NODES for e in lab.events(n) if e["event"] == "peer_link_down"] == []
+    assert "only from its own swap" not in rollout.stdout
     # Serial batches of one node: each node's outages lie after the previous node's, so two nodes are never down at
     # once and the cluster keeps serving.
     spans = []
     for node in NODES:
-        states = [e["ts"] for e in events_since(lab, node, rollout_start, "service_state")]
+        states = [e["ts"] for e in events_since(lab, node, swaps_start, "service_state")]
         assert len(states) == 8, node  # four services, each down once and up once
         spans.append((min(states), max(states)))
     assert spans[0][1] < spans[1][0] and spans[1][1] < spans[2][0]
@@ -122,10 +134,14 @@ def test_the_demo_rolls_new_certificates_to_every_service_of_every_node_then_a_s
     assert len(lines) == 12
     assert lines[0].startswith("cms1 webadmin: changed, cms1-2025.cer (")
     assert "-> cms1-renewal.cer (" in lines[0] and ", outage " in lines[0]
-    # Both ends of the C2W link moved to the lab CA, and the summary says so.
-    assert lines[1].startswith("cms1 callbridge: changed")
-    assert lines[1].endswith("; C2W trust cms1-2025-fullchain.cer -> ca-bundle.cer")
-    assert lines[2].endswith("; C2W trust ca-bundle-2025.cer -> ca-bundle.cer") and "trust" not in lines[0]
+    # Both ends of the C2W link trust the lab CA (beside the seed CA, until a cleanup), set by the trust step, not by
+    # the swaps.
+    assert lines[1].startswith("cms1 callbridge: changed") and not any("C2W trust" in line for line in lines)
+    lab_root = x509.fingerprint(x509.load_certs(root.read_bytes())[0])
+    for node in NODES:
+        for service in ("callbridge", "webbridge3"):
+            store = (lab.files_dir(node) / config(lab, node, service)["c2w_trust"]).read_bytes()
+            assert lab_root in {x509.fingerprint(c) for c in x509.load_certs(store)}, (node, service)
     assert lines[-1].startswith("cms3 turn: changed")
 
     again_start = time.time()
@@ -174,7 +190,8 @@ def test_a_failure_on_one_node_is_rolled_back_and_stops_the_rollout_with_a_summa
     assert all(served(lab, "cms2", s) == signed(lab, "cms2") for s in ("webadmin", "callbridge", "webbridge3"))
     assert config(lab, "cms2", "turn")["cert"] == "cms2-2025.cer" and config(lab, "cms2", "turn")["enabled"] is True
     assert served(lab, "cms2", "turn") != signed(lab, "cms2")
-    assert service_commands_since(lab, "cms3", start) == []
+    # cms3 took the lab CA in its trust stores (the trust step, before any swap) but swapped no certificate.
+    assert [c for c in service_commands_since(lab, "cms3", start) if " certs " in f" {c} "] == []
     lines = summary(run)
     assert lines[:4] == [line for line in lines if line.startswith("cms1 ")]
     assert lines[-1].startswith("cms2 turn: rolled back, cms2-2025.cer (")
@@ -272,6 +289,7 @@ def test_the_role_in_one_play_applies_every_2x_service_from_a_shared_certificate
           roles:
             - role: cisco_cms.mmp.service_certs
               service_certs_throttle: 1
+              service_certs_trust_ca_src: ""  # not the demo's CA change to the lab CA
               service_certs_defaults:
                 key_src: {leaf.key}
                 cert_src: {leaf.cert}

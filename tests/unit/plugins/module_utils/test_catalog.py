@@ -92,8 +92,15 @@ def test_each_part_names_its_files_as_the_status_shows_them() -> None:
     [
         ("webadmin", {"listen_port": "445"}, 445),
         ("turn", {"tls_port": "447"}, 447),
-        ("webbridge", {"listen": ["a:443"]}, 443),
-        ("webbridge3", {"https_listen": ["a:443"], "c2w_listen": ["a:9999"]}, 443),
+        ("webbridge", {"listeners": [{"interface": "a", "port": 443}]}, 443),
+        (
+            "webbridge3",
+            {"https_listeners": [{"interface": "a", "port": 443}], "c2w_listeners": [{"interface": "a", "port": 9999}]},
+            443,
+        ),
+        # The first item that names a port; an interface alone names none.
+        ("webbridge", {"listeners": [{"interface": "a", "port": None}, {"interface": "b", "port": 8443}]}, 8443),
+        ("webbridge", {"listeners": [{"interface": "a", "port": None}]}, None),
         ("callbridge", {"listen": ["a"]}, 5061),  # SIP TLS: the status names no port
         ("xmpp", {"listen": ["a"]}, None),  # STARTTLS inside XMPP: no plain TLS endpoint
         ("webadmin", {"listen_port": None}, None),
@@ -106,7 +113,8 @@ def test_the_tls_port_of_a_service_comes_from_its_status(service: str, status: d
 def test_webbridge3_c2w_port_and_endpoint() -> None:
     service = cat.SERVICES["webbridge3"]
     c2w = service.part("c2w")
-    assert c2w.status_port({"c2w_listen": ["a:9999"]}) == 9999 and c2w.port_option == "c2w_tls_port"
+    assert c2w.status_port({"c2w_listeners": [{"interface": "a", "port": 9999}]}) == 9999
+    assert c2w.port_option == "c2w_tls_port"
     assert service.endpoint(c2w) == "webbridge3-c2w" and service.endpoint(service.primary) == "webbridge3"
 
 

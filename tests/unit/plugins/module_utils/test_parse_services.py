@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import SERVICES
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpParseError, MmpValidationError
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
     REDACTED,
@@ -129,6 +130,7 @@ def test_webadmin_status(transcript: Callable[[str], str], variant: Callable[[st
     assert status["state"] == "webadmin running"
     assert status["raw"]["TLS listening port"] == "443"
     assert status["listen_port"] == 443  # a number, as the raw label dict keeps the printed text
+    assert status["listeners"] == [{"interface": "a", "port": 443}]
 
 
 def test_every_trusted_certificate_line_of_the_callbridge_status_is_read(
@@ -186,6 +188,7 @@ def test_callbridge_has_no_enabled_line(transcript: Callable[[str], str], varian
     assert status["cert"] == "cmscore-fullchain.cer"
     assert status["bundle"] is None  # the line is absent without a bundle [H]
     assert status["listen"] == ["a"]
+    assert status["listeners"] == [{"interface": "a", "port": None}]  # `Listening interfaces  : a` [H] names no port
     assert status["preferred_interface"] is None
     assert status["c2w_trust"] == "cmsedge-fullchain.cer"
 
@@ -206,6 +209,7 @@ def test_turn_status_never_returns_the_password(
     assert status["bundle"] is None
     assert status["tls_port"] == 447
     assert status["listen"] == ["a", "b"]
+    assert status["listeners"] == [{"interface": "a", "port": None}, {"interface": "b", "port": None}]
     assert "Password" not in status["raw"]
     assert "Shared secret" not in status["raw"]
     assert "Cisco.123" not in json.dumps(status)
@@ -227,12 +231,33 @@ def test_webbridge3_status_has_https_and_c2w_certificates() -> None:
     assert status["listen"] == ["a:443", "b:443"]
 
 
+def test_ports_of_webbridge3_listen_lists_are_numbers() -> None:
+    status = parse_service_status("webbridge3", WEBBRIDGE3_STATUS.replace("\n", "\r\n"))
+    # The printed items stay under their keys; each list has a parsed twin whose ports are integers.
+    assert status["https_listeners"] == [{"interface": "a", "port": 443}, {"interface": "b", "port": 443}]
+    assert status["c2w_listeners"] == [{"interface": "a", "port": 9999}]
+    assert status["listeners"] == status["https_listeners"]
+    assert all(type(item["port"]) is int for item in status["https_listeners"] + status["c2w_listeners"])
+    # The TLS ports the module checks come from those numbers.
+    service = SERVICES["webbridge3"]
+    assert service.primary.status_port(status) == 443
+    assert service.part("c2w").status_port(status) == 9999
+
+
+def test_a_listen_item_of_another_shape_is_kept_whole_without_a_port() -> None:
+    status = parse_service_status("webbridge3", "HTTPS listening ports and interfaces : a:443 b:https\n")
+    assert status["https_listeners"] == [{"interface": "a", "port": 443}, {"interface": "b:https", "port": None}]
+    assert status["c2w_listen"] == [] and status["c2w_listeners"] == []
+
+
 def test_two_x_services_on_the_simulator_guess_shapes() -> None:
     webbridge = parse_service_status("webbridge", WEBBRIDGE_STATUS_GUESS)
     assert webbridge["enabled"] is False
     assert (webbridge["key"], webbridge["cert"], webbridge["bundle"]) == ("wb.key", "wb.cer", None)
     assert webbridge["trust"] == "cb.cer"
     assert webbridge["listen"] == ["a:443"]
+    assert webbridge["listeners"] == [{"interface": "a", "port": 443}]
+    assert SERVICES["webbridge"].primary.status_port(webbridge) == 443
     xmpp = parse_service_status("xmpp", XMPP_STATUS_GUESS)
     assert (xmpp["key"], xmpp["cert"], xmpp["bundle"]) == ("xmpp.key", "xmpp.cer", "bundle.cer")
     assert xmpp["listen"] == ["a", "b"]
