@@ -159,20 +159,27 @@ def fleet_shape(nodes: int, clusters: list[list[str]]) -> str:
 
 
 def rollout(
-    work: Path, timings: dict[str, float], nodes: int, forks: int, say: Callable[[str], None], memory: bool = False
+    work: Path,
+    timings: dict[str, float],
+    nodes: int,
+    forks: int | None,
+    say: Callable[[str], None],
+    memory: bool = False,
 ) -> RolloutRun:
     """generate_csrs twice (untimed), the baseline script on the first set, the collection on the second, a no-op.
 
     A fleet is ceil(nodes / 3) clusters, cluster k = hosts k, k+C, k+2C (``baseline_paramiko.stride_clusters``; the
     inventory's ``cms_cluster`` when it has one): a serial batch of C consecutive hosts takes one node of each
     cluster, so every cluster keeps its other nodes serving. The 3-node cluster runs ``serial: 1`` against the serial
-    script; a fleet runs ``serial: C`` against the script's parallel mode (one thread per cluster).
+    script; a fleet runs ``serial: C`` against the script's parallel mode (one thread per cluster). ``forks`` None:
+    one per cluster.
     """
     label = f"{nodes} nodes"
     lab = SimLab.start(work / f"rollout{nodes}", lab_file={"nodes": nodes, "timings": timings})
     try:
         clusters = baseline_paramiko.inventory_clusters(lab.dir)
         serial = 1 if nodes == 3 else len(clusters)
+        forks = forks or len(clusters)  # None: one fork per cluster, a whole batch at once
         say(f"{label}: generating and signing the CSRs for the baseline and for the collection (untimed)")
         playbook(lab, "generate_csrs", csr_vars(lab, "base"), forks)
         playbook(lab, "generate_csrs", csr_vars(lab, "bench"), forks)
@@ -544,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale-nodes", type=int, help="nodes of the large fleet (part scale; default 100, quick 9), at least 6"
     )
+    parser.add_argument(
+        "--scale-forks", type=int, help="Ansible forks for the large fleet (default: one per cluster, 34 for 100 nodes)"
+    )
     parser.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts (default: all)")
     parser.add_argument("--work-dir", type=Path, help="where the labs go (default: a new temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the labs after the run")
@@ -576,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         fleets["fleet"] = rollout(work, timings, fleet, args.fleet_forks, say, memory=True)
         rows += rollout_rows(fleets["fleet"], timings)
     if "scale" in parts:
-        fleets["scale"] = rollout(work, timings, scale, args.fleet_forks, say, memory=True)
+        fleets["scale"] = rollout(work, timings, scale, args.scale_forks, say, memory=True)
         rows += rollout_rows(fleets["scale"], timings, goals=False)
         if "fleet" in fleets:
             rows += growth_rows(fleets["fleet"], fleets["scale"])
@@ -600,7 +610,8 @@ def main(argv: list[str] | None = None) -> int:
         "lab_timings": timings,
         "fleet_nodes": fleet if {"fleet", "slices"} & set(parts) else None,
         "scale_nodes": scale if "scale" in parts else None,
-        "fleet_forks": args.fleet_forks if {"fleet", "scale", "slices"} & set(parts) else None,
+        "fleet_forks": args.fleet_forks if {"fleet", "slices"} & set(parts) else None,
+        "scale_forks": fleets["scale"].forks if "scale" in fleets else None,
         "seconds": round(time.monotonic() - began, 1),
         "rows": [asdict(row) for row in rows],
     }

@@ -73,7 +73,7 @@ def run_sliced(lab: SimLab, playbook: str, count: int, extra_vars: Any, forks: i
                 playbook=str(REPO_ROOT / "playbooks" / f"{playbook}.yml"),
                 inventory=[str(inventory), str(REPO_ROOT / "inventory" / "lab")],
                 extravars=extra_vars(hosts),
-                envvars=ansible_env(pdd, ANSIBLE_FORKS=str(forks)),
+                envvars=ansible_env(pdd, ANSIBLE_FORKS=str(forks), RESULTS_JSONL_PATH=str(pdd / "results.jsonl")),
                 ident=f"slice{k + 1}",
                 quiet=True,
                 timeout=3600,
