@@ -327,13 +327,20 @@ def growth_rows(small: RolloutRun, large: RolloutRun) -> list[Row]:
 
 
 def sliced(
-    work: Path, timings: dict[str, float], nodes: int, forks: int, counts: tuple[int, ...], say: Callable[[str], None]
+    work: Path,
+    timings: dict[str, float],
+    nodes: int,
+    forks: int,
+    counts: tuple[int, ...],
+    say: Callable[[str], None],
+    single: float | None = None,
 ) -> list[Row]:
     """The fleet's rollout as a sliced AWX job: 2, then 3 slices (bench/slices.py), each slice's jobs at once.
 
     Each slice rolls all of its hosts in one batch (``service_certs_serial`` = its host count): what keeps two slices
     off one cluster is the roles' cluster lock (inventory ``cms_cluster``, ``cms_cluster_lock_host``/``_port``), not
-    the batching. Figures: wall time, and every time a cluster had more than one node down at once (goal: never).
+    the batching. Figures: wall time (over ``single``, the one-job fleet rollout's, when given), and every time a
+    cluster had more than one node down at once (goal: never).
     """
     lab = SimLab.start(work / "slices", lab_file={"nodes": nodes, "timings": timings})
     rows: list[Row] = []
@@ -373,6 +380,10 @@ def sliced(
                     not found,
                 ),
             ]
+            if single:
+                rows.append(
+                    Row(f"sliced rollout, {label}: wall time / one job", round(run.seconds / single, 2), "x", "-", None)
+                )
             if found:
                 say(f"slices: {len(found)} overlapping outages, the first: {describe(found)}")
     finally:
@@ -591,7 +602,8 @@ def main(argv: list[str] | None = None) -> int:
         if "fleet" in fleets:
             rows += growth_rows(fleets["fleet"], fleets["scale"])
     if "slices" in parts:
-        rows += sliced(work, timings, fleet, args.fleet_forks, (2, 3), say)
+        single = fleets["fleet"].run.seconds if "fleet" in fleets else None
+        rows += sliced(work, timings, fleet, args.fleet_forks, (2, 3), say, single)
     if "rebuild3" in parts:
         rows += rebuild(work, timings, 3, 5, say)
     if "rebuild5" in parts:
