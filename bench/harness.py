@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +19,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # The notification callback the tests use too: every task result as a JSON line.
 CALLBACKS = REPO_ROOT / "tests" / "integration" / "callback_plugins"
-# Modules that open an SSH session to a node (cms_lab_ca works on the controller only).
-SESSION_MODULES = (
-    "cisco_cms.mmp.cms_pki_csr",
-    "cisco_cms.mmp.cms_pki_sign",
-    "cisco_cms.mmp.cms_pki_info",
-    "cisco_cms.mmp.cms_service_certs",
-    "cisco_cms.mmp.cms_db_cluster",
-    "cisco_cms.mmp.cms_db_cluster_info",
-    "cisco_cms.mmp.cms_backup",
+# The collection's modules that open no SSH session to a node: every other cisco_cms.mmp module does (cms_lock and
+# cms_trust included, and any module added later).
+NO_SESSION_MODULES = (
+    "cisco_cms.mmp.cms_lab_ca",  # the controller-side lab CA
+    "cisco_cms.mmp.cms_api_info",  # the node's REST API over HTTPS
+    "cisco_cms.mmp.cms_cert_report",  # a report from what other modules returned
 )
 DOWN, UP = ("disabled", "restarting", "failed"), ("enabled", "running")
 
@@ -40,6 +39,9 @@ class PlaybookRun:
     stdout: str
     results: list[dict[str, Any]]
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Peak resident memory (bytes) while it ran: the ansible-playbook process tree summed, and the simulator.
+    controller_rss: int = 0
+    simulator_rss: int = 0
 
     def changed(self) -> int:
         return sum(1 for r in self.results if r["result"].get("changed"))
@@ -48,7 +50,8 @@ class PlaybookRun:
         """Calls of session-opening modules on ``node`` (each item of a loop is a call)."""
         calls = 0
         for record in self.results:
-            if record["host"] != node or record["action"] not in SESSION_MODULES:
+            action = record["action"]
+            if record["host"] != node or not action.startswith("cisco_cms.mmp.") or action in NO_SESSION_MODULES:
                 continue
             items = record["result"].get("results")
             calls += len([i for i in items if not i.get("skipped")]) if isinstance(items, list) else 1
@@ -82,10 +85,85 @@ def events_since(lab: SimLab, since: dict[str, int]) -> dict[str, list[dict[str,
     return {node: lab.events(node)[since[node] :] for node in lab.hosts}
 
 
+def rss(pid: int) -> int:
+    """Resident memory of ``pid`` in bytes (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process below it, from the parent ids in /proc/*/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The command name may hold spaces and parentheses: the fields after the last ")" are fixed.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
+
+
+class MemorySampler:
+    """Samples, every ``interval`` seconds while a run lasts, the summed RSS of a process tree (the controller: the
+    ansible-playbook process and its forks) and of the simulator's process; keeps the peaks."""
+
+    def __init__(self, roots: list[int], simulator: int | None, interval: float = 0.25) -> None:
+        self.roots, self.simulator, self.interval = roots, simulator, interval
+        self.controller_peak = self.simulator_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while True:
+            tree = {pid for root in self.roots for pid in process_tree(root)}
+            self.controller_peak = max(self.controller_peak, sum(rss(pid) for pid in tree))
+            if self.simulator:
+                self.simulator_peak = max(self.simulator_peak, rss(self.simulator))
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def simulator_pid(lab: SimLab) -> int | None:
+    """The pid of the simulator serving ``lab`` (its run file), or None."""
+    try:
+        return int(json.loads((lab.dir / "run.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def playbook(
-    lab: SimLab, name: str, extra_vars: dict[str, Any] | None = None, forks: int = 5, label: str | None = None
+    lab: SimLab,
+    name: str,
+    extra_vars: dict[str, Any] | None = None,
+    forks: int = 5,
+    label: str | None = None,
+    memory: bool = False,
 ) -> PlaybookRun:
-    """Run ``playbooks/<name>.yml`` with the lab's inventory and ``inventory/lab``; fail loudly if it fails."""
+    """Run ``playbooks/<name>.yml`` with the lab's inventory and ``inventory/lab``; fail loudly if it fails.
+
+    ``memory``: sample the peak RSS of the controller (the ansible-playbook process tree) and of the simulator.
+    """
     results_path = lab.dir / f".bench-results-{time.monotonic_ns()}.jsonl"
     cmd = [str(BIN / "ansible-playbook"), str(REPO_ROOT / "playbooks" / f"{name}.yml")]
     cmd += ["-i", str(lab.dir / "inventory.yml"), "-i", str(REPO_ROOT / "inventory" / "lab")]
@@ -94,16 +172,25 @@ def playbook(
     env = ansible_env(lab.dir, ANSIBLE_FORKS=str(forks), RESULTS_JSONL_PATH=str(results_path))
     since = marks(lab)
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    sampler = None
+    with subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        if memory:
+            sampler = MemorySampler([proc.pid], simulator_pid(lab))
+        with sampler or contextlib.nullcontext():
+            stdout, stderr = proc.communicate()
     seconds = time.monotonic() - start
     time.sleep(0.3)  # connection_closed and finished transitions are logged asynchronously
     results = []
     if results_path.exists():
         results = [json.loads(line) for line in results_path.read_text().splitlines()]
         results_path.unlink()
-    run = PlaybookRun(label or name, proc.returncode, seconds, proc.stdout, results, events_since(lab, since))
+    run = PlaybookRun(label or name, proc.returncode, seconds, stdout, results, events_since(lab, since))
+    if sampler:
+        run.controller_rss, run.simulator_rss = sampler.controller_peak, sampler.simulator_peak
     if proc.returncode != 0:
-        raise RuntimeError(f"{run.name} failed (rc {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"{run.name} failed (rc {proc.returncode}):\n{stdout[-4000:]}\n{stderr[-2000:]}")
     return run
 
 

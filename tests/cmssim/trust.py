@@ -166,9 +166,15 @@ def judge(lab: core.Lab) -> None:
                 elif verdict == "up" and old == "untrusted":
                     node.event("peer_link_up", kind=kind, peer=peer)
             shown = {f"{kind} {peer}": verdict for (kind, name, peer), verdict in after.items() if name == node.name}
-            if node.state.get("peer_links", {}) != shown:
-                node.state["peer_links"] = shown
-                node.save()
+            # Never wait for a node's lock while holding the lab's: a command on that node (a restart) may hold it
+            # and be waiting for the lab's lock in this very hook (two nodes restarting at once deadlocked). A node
+            # busy now shows its new links at the next judgement.
+            if node.state.get("peer_links", {}) != shown and node.lock.acquire(blocking=False):
+                try:
+                    node.state["peer_links"] = shown
+                    node.save()
+                finally:
+                    node.lock.release()
         _VERDICTS[lab] = after
 
 

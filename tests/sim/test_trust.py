@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tests.cmssim import shapes, x509
@@ -186,3 +187,17 @@ def test_sip_tls_with_verification_on_and_an_untrusted_peer_falls_back_to_unencr
     lab.run("cms1", "tls sip trust " + seeded(lab, "cms1")["bundle"])
     lab.run("cms1", "callbridge restart")
     assert lab.node_state("cms1")["peer_links"]["sip cms3"] == "up"
+
+
+def test_services_of_several_nodes_restarting_at_once_all_finish(lab: SimLab) -> None:
+    """Each start or stop judges every peer link of the lab, and a command holds its node's lock: judging once waited
+    for another node's lock under the lab's, so two nodes restarting at once could wait for each other forever."""
+    commands = ("callbridge restart", "webbridge3 restart", "webbridge3 disable", "webbridge3 enable")
+    for command in commands:
+        with ThreadPoolExecutor(len(NODES)) as pool:
+            outputs = list(pool.map(lambda node, c=command: lab.run(node, c, timeout=20), NODES))
+        assert all("FAILURE" not in out for out in outputs), (command, outputs)
+    assert link_events(lab) == []
+    for node in NODES:
+        lab.run(node, "callbridge")  # any later judgement shows every node's links again
+    assert {node: lab.node_state(node)["peer_links"]["c2w cms1"] for node in NODES} == dict.fromkeys(NODES, "up")
