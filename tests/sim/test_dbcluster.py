@@ -348,11 +348,12 @@ def test_remove_shows_disabling_then_disabled_and_logs_timed_transitions(make_la
 
 
 def test_transition_state_survives_a_simulator_restart(make_lab: Callable[..., SimLab]) -> None:
-    lab = make_lab(lab_file={"timings": {**FAST, "cluster_remove": 3.0}})
+    # Long enough that a restart on a loaded machine still finds the transition running.
+    lab = make_lab(lab_file={"timings": {**FAST, "cluster_remove": 6.0}})
     lab.run("cms2", "database cluster remove", answer="Y")
     lab.restart()
     assert status(lab, "cms2").startswith("Status                : Disabling (Started ")
-    out = wait_status(lab, "cms2", "'database cluster remove' (Success)", timeout=8)
+    out = wait_status(lab, "cms2", "'database cluster remove' (Success)", timeout=15)
     assert out.startswith("Status                : Disabled\n")
     phases = [(e["phase"], e.get("result")) for e in transitions(lab, "cms2")]
     assert phases == [("started", None), ("finished", "Success")]
