@@ -471,6 +471,29 @@ def test_bad_option_fails_before_connecting(lab: SimLab, playbook: Callable[...,
     assert not [e for e in lab.events("cms1") if e["event"] == "connection_opened"]
 
 
+def test_a_timeout_of_zero_or_less_is_refused_by_name_before_connecting(
+    lab: SimLab, playbook: Callable[..., Run]
+) -> None:
+    # 0 used to mean "the default" silently; a negative wait is no wait. Both are named, with the variable to set.
+    play = """
+    - hosts: cms1
+      gather_facts: false
+      tasks:
+        - name: info
+          cisco_cms.mmp.cms_pki_info:
+            connect_timeout: 0
+    """
+    run = playbook(lab, play, extra_vars={"ansible_command_timeout": -1})
+    assert run.rc != 0
+    result = run.task("cms1", "info")
+    assert not result.get("unreachable")
+    msg = result["msg"]
+    assert "connect_timeout is 0: it must be 1 or more (seconds); set ansible_ssh_timeout" in msg
+    assert "command_timeout is -1: it must be 1 or more (seconds); set ansible_command_timeout" in msg
+    no_traceback(run.stdout + run.stderr)
+    assert not [e for e in lab.events("cms1") if e["event"] in ("connection_opened", "auth")]
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Documentation
 # ------------------------------------------------------------------------------------------------------------
