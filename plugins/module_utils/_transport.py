@@ -112,8 +112,11 @@ def key_file_problem(path: str, passphrase: str | None) -> str | None:
             "the private_key_passphrase option)" % path
         )
     try:
+        from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.hazmat.primitives import serialization
-
+    except ImportError:  # paramiko needs cryptography; without it paramiko's own error says so
+        return None
+    try:
         if b"OPENSSH PRIVATE KEY" in data:
             serialization.load_ssh_private_key(data, passphrase.encode())
         else:
@@ -123,7 +126,7 @@ def key_file_problem(path: str, passphrase: str | None) -> str | None:
             "the key file %s could not be decrypted with the passphrase given (ansible_ssh_private_key_passphrase "
             "or the private_key_passphrase option): the passphrase is wrong" % path
         )
-    except Exception:  # an algorithm or library cryptography lacks: paramiko will say what it makes of the key
+    except (TypeError, UnsupportedAlgorithm):  # a kind of key cryptography cannot read: paramiko will say more
         return None
     return None
 
