@@ -366,7 +366,11 @@ def _slot_tls(
             % (where, at, served["error"], _restart_hint(name))
         )
     served_fp = served["fingerprint_sha256"]
-    same = sorted(f for f, c in certificates.items() if c.get("fingerprint_sha256") == served_fp)
+    # The files holding the served leaf, the leaf-only file before a full chain that starts with it.
+    same = sorted(
+        (f for f, c in certificates.items() if c.get("fingerprint_sha256") == served_fp),
+        key=lambda f: (certificates[f].get("chain_length") or 1, f),
+    )
     entry.update(
         serving=True,
         fingerprint_sha256=served_fp,
