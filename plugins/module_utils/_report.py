@@ -377,7 +377,7 @@ def _slot_tls(
         served_file=slot["cert"] if slot["cert"] in same else (same[0] if same else None),
     )
     configured = certificates.get(slot["cert"])
-    if configured is None:
+    if configured is None or not configured.get("fingerprint_sha256"):
         entry["reason"] = "%s cannot be read as a certificate: not compared" % slot["cert"]
         return entry, None
     entry["matches"] = configured["fingerprint_sha256"] == served_fp

@@ -623,8 +623,14 @@ def test_a_certificate_configured_but_not_served_is_a_problem_and_the_check_can_
         == file_fingerprint(lab, "cms2", old)
         != fingerprint(first_cert(lab, "cms2", "cb-new.cer"))
     )
-    # And cms1's Web Admin enabled, but its key file overwritten in place: it completes no handshake.
-    webadmin_key = lab.node_state("cms1")["services"]["webadmin"]["key"]
+    # And on cms1 the key file of Web Admin overwritten in place: every service that uses that key stays enabled but
+    # completes no handshake.
+    state = lab.node_state("cms1")["services"]
+    webadmin_key = state["webadmin"]["key"]
+    broken = {
+        svc for svc in SERVICE_ROLES if webadmin_key in (state[svc].get(k) for k in ("key", "https_key", "c2w_key"))
+    }
+    assert "webadmin" in broken
     upload(lab, "cms1", webadmin_key, issue(lab, "other.lab.cms.example", days=30)[0])
 
     run_report(playbook, lab)
@@ -648,9 +654,8 @@ def test_a_certificate_configured_but_not_served_is_a_problem_and_the_check_can_
     not_serving = next(p for p in nodes["cms1"]["problems"] if p.startswith("webadmin: enabled but not serving TLS"))
     assert "127.0.0.1:%d" % wa_port in not_serving and "restart it (`webadmin restart` on the node)" in not_serving
     assert "tls_check: false" in not_serving
-    assert {(d["node"], d["service"]) for d in report["summary"]["tls_problems"]} == {
-        ("cms2", "callbridge"),
-        ("cms1", "webadmin"),
+    assert {(d["node"], d["service"]) for d in report["summary"]["tls_problems"]} == {("cms2", "callbridge")} | {
+        ("cms1", svc) for svc in broken
     }
     # Every other service serves what it is configured with, checked, not skipped.
     checked = [
@@ -660,7 +665,8 @@ def test_a_certificate_configured_but_not_served_is_a_problem_and_the_check_can_
         for slot in s["slots"]
         if s["name"] != "database_cluster"
     ]
-    assert {c for c in checked if c[2] is not True} == {("cms2", "callbridge", False), ("cms1", "webadmin", False)}
+    assert {c[:2] for c in checked if c[2] is not True} == {("cms2", "callbridge")} | {("cms1", svc) for svc in broken}
+    assert all(c[2] is True for c in checked if c[0] == "cms3")
     assert len(checked) >= 12
 
     families = parse_prometheus(paths["prom"].read_text())
@@ -668,11 +674,11 @@ def test_a_certificate_configured_but_not_served_is_a_problem_and_the_check_can_
     assert serving[labels(node="cms2", service="callbridge", endpoint="callbridge")] == 0.0
     assert serving[labels(node="cms1", service="webadmin", endpoint="webadmin")] == 0.0
     assert serving[labels(node="cms3", service="callbridge", endpoint="callbridge")] == 1.0
-    assert serving[labels(node="cms1", service="webbridge3", endpoint="webbridge3-c2w")] == 1.0
+    assert serving[labels(node="cms3", service="webbridge3", endpoint="webbridge3-c2w")] == 1.0
     text = _Text()
     text.feed(paths["html"].read_text())
     page = text.text()
-    assert "2 not serving the configured certificate" in page
+    assert "%d not serving the configured certificate" % (1 + len(broken)) in page
     assert "Needs attention" in page and "cms2 " + serves in page
     assert "callbridge (not serving its configured certificate)" in page
 
