@@ -128,7 +128,7 @@ options:
   tls_check:
     description:
       - Compare the certificate each enabled service of a node that was read serves (one TLS handshake from the
-        controller with its port, not verified: only the leaf's fingerprint counts) with the certificate the service
+        controller with its port, not verified, only the leaf's fingerprint counts) with the certificate the service
         is configured with. A service that serves another certificate (configured but not restarted) says C(serves X
         on host:port, configured Y), one that does not complete the handshake C(enabled but not serving TLS); both
         are problems in the JSON, the page and the C(cms_service_serving_configured_certificate) metric.
