@@ -71,11 +71,13 @@ options:
       - Filled from C(ansible_ssh_timeout), or the C(timeout) setting of C([defaults]) in C(ansible.cfg) or
         E(ANSIBLE_TIMEOUT) when set there. Without any, the C(ConnectTimeout) of O(ssh_common_args) or of the host's
         OpenSSH client config entry, else V(30).
+      - 1 or more; V(0) or less is refused before any connection.
     type: int
   command_timeout:
     description:
       - Seconds to wait for one MMP command to return to the prompt. The error shows the last output.
       - Filled from C(ansible_command_timeout).
+      - 1 or more; V(0) or less is refused before any connection.
     type: int
     default: 120
   proxy_jump:

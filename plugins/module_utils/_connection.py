@@ -22,6 +22,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
+
 try:
     from paramiko.config import SSHConfig
 except ImportError:  # pragma: no cover - the runner reports a missing paramiko first
@@ -53,6 +55,11 @@ class ConnectionOption:
     plugin_option: str | None = None
     variables: tuple[str, ...] = ()
     session: str | None = None
+    # The least value allowed (a number of seconds): 0 or less would mean "wait forever" or "fail at once", which
+    # no user wants; before, 0 silently meant the default.
+    minimum: int | None = None
+    # What the user sets it with, for the error message.
+    set_with: str = ""
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -107,8 +114,23 @@ CONNECTION_OPTIONS: tuple[ConnectionOption, ...] = (
         choices=("strict", "accept_new"),
         variables=("cms_host_key_checking",),
     ),
-    ConnectionOption("connect_timeout", "int", plugin_option="timeout", variables=("ansible_ssh_timeout",)),
-    ConnectionOption("command_timeout", "int", default=120, variables=("ansible_command_timeout",)),
+    ConnectionOption(
+        "connect_timeout",
+        "int",
+        plugin_option="timeout",
+        variables=("ansible_ssh_timeout",),
+        minimum=1,
+        set_with="ansible_ssh_timeout (or the connect_timeout option); leave it unset for the default, %d"
+        % DEFAULT_CONNECT_TIMEOUT,
+    ),
+    ConnectionOption(
+        "command_timeout",
+        "int",
+        default=120,
+        variables=("ansible_command_timeout",),
+        minimum=1,
+        set_with="ansible_command_timeout (or the command_timeout option); leave it unset for the default, 120",
+    ),
     ConnectionOption("proxy_jump", "str", variables=("cms_proxy_jump",)),
     ConnectionOption("proxy_command", "str", variables=("cms_proxy_command", "ansible_paramiko_proxy_command")),
     ConnectionOption("ssh_config_file", "path", variables=("cms_ssh_config_file",)),
@@ -120,8 +142,28 @@ CONNECTION_OPTIONS: tuple[ConnectionOption, ...] = (
 CONNECTION_SPEC: dict[str, dict[str, Any]] = {option.name: option.spec for option in CONNECTION_OPTIONS}
 
 
+def option_problems(params: dict[str, Any]) -> list[str]:
+    """What is wrong with the connection options in ``params`` (one sentence each, naming the option and the fix)."""
+    problems = []
+    for option in CONNECTION_OPTIONS:
+        value = params.get(option.name)
+        if option.minimum is not None and isinstance(value, int) and value < option.minimum:
+            problems.append(
+                "%s is %d: it must be %d or more (seconds); set %s"
+                % (option.name, value, option.minimum, option.set_with)
+            )
+    return problems
+
+
 def session_kwargs(params: dict[str, Any]) -> dict[str, Any]:
-    """The ``MmpSession`` keywords for a module's validated parameters."""
+    """The ``MmpSession`` keywords for a module's validated parameters.
+
+    Every module opens its sessions through here, so a bad connection option is refused here, once for all of
+    them, before any connection: raises ``MmpValidationError``.
+    """
+    problems = option_problems(params)
+    if problems:
+        raise MmpValidationError("; ".join(problems) + "; nothing was sent to the node")
     return {option.session_keyword: params.get(option.name) for option in CONNECTION_OPTIONS}
 
 

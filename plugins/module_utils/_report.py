@@ -10,8 +10,9 @@ playbook (a failed or skipped result included).  ``build_report`` turns that int
 document of docs/cert_report.md.  ``run_report`` writes it out with the renderers it is given: JSON and Prometheus
 from ``_report_render``, the HTML page from a Jinja2 template on the controller (``plugin_utils/_report_html``).
 
-Only the standard library is used: this runs on the controller after the nodes were read, and never opens a
-connection.
+Only the standard library is used: this runs on the controller after the nodes were read. It opens no SSH
+connection; unless ``tls_check`` is off it makes one TLS handshake with each enabled service (``_tls_probe``), to
+compare the certificate it serves with the one it is configured with.
 """
 
 from __future__ import annotations
@@ -25,10 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import DATABASE_PARTS, MAIN_PART, SERVICES, Part
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import service_enable, service_restart
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
+    service_disable,
+    service_enable,
+    service_restart,
+)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import write_atomic
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import db_cluster_member, to_iso_utc
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._tls_probe import probe_all
 
 SCHEMA = "cisco_cms.mmp.cert_report"
 SCHEMA_VERSION = 1
@@ -323,17 +329,76 @@ def _state_problem(name: str, enabled: bool | None, running: bool | None, status
     return None
 
 
-def _build_service(
-    use: dict[str, Any],
-    status: dict[str, Any] | None,
-    certificates: dict[str, dict[str, Any]],
-    listed: set[str],
-    checks: tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]],
-    not_checked: str | None,
-) -> tuple[dict[str, Any], list[str]]:
-    """One service of a node: its slots judged, one row per file it uses, its state; and its problems."""
-    problems: list[str] = []
-    slots = [_slot_health(slot, listed, checks[0], checks[1], not_checked) for slot in use["slots"]]
+def _restart_hint(name: str) -> str:
+    """The MMP commands that make a service serve the files it is configured with."""
+    if "restart" in SERVICES[name].lifecycle:
+        return "restart it (`%s` on the node)" % service_restart(name)
+    return "disable and enable it (`%s`, then `%s` on the node)" % (service_disable(name), service_enable(name))
+
+
+def _slot_tls(
+    name: str, slot: dict[str, Any], served: dict[str, Any] | None, certificates: dict[str, dict[str, Any]]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """What the slot's TLS endpoint serves compared with the certificate it is configured with, and the problem
+    (``None``, ``None`` when it was not probed: the check is off, or the service is down, which is its own problem)."""
+    if served is None:
+        return None, None
+    where = name if slot["slot"] == MAIN_SLOT else "%s %s" % (name, slot["slot"])
+    entry: dict[str, Any] = {
+        "endpoint": served.get("endpoint"),
+        "host": served.get("host"),
+        "port": served.get("port"),
+        "serving": None,
+        "fingerprint_sha256": None,
+        "served_file": None,
+        "configured_file": slot["cert"],
+        "matches": None,
+        "reason": served.get("skipped"),
+    }
+    if "skipped" in served:
+        return entry, None
+    at = "%s:%s" % (served.get("host"), served.get("port"))
+    if "error" in served:
+        entry.update(serving=False, matches=False, reason=served["error"])
+        return entry, (
+            "%s: enabled but not serving TLS on %s (%s); %s. If the controller cannot reach the node's service "
+            "ports, turn this check off (tls_check: false; cert_report_tls_check: false in the role)"
+            % (where, at, served["error"], _restart_hint(name))
+        )
+    served_fp = served["fingerprint_sha256"]
+    # The files holding the served leaf, the leaf-only file before a full chain that starts with it.
+    same = sorted(
+        (f for f, c in certificates.items() if c.get("fingerprint_sha256") == served_fp),
+        key=lambda f: (certificates[f].get("chain_length") or 1, f),
+    )
+    entry.update(
+        serving=True,
+        fingerprint_sha256=served_fp,
+        served_file=slot["cert"] if slot["cert"] in same else (same[0] if same else None),
+    )
+    configured = certificates.get(slot["cert"])
+    if configured is None or not configured.get("fingerprint_sha256"):
+        entry["reason"] = "%s cannot be read as a certificate: not compared" % slot["cert"]
+        return entry, None
+    entry["matches"] = configured["fingerprint_sha256"] == served_fp
+    if entry["matches"]:
+        entry["reason"] = "serves the configured certificate"
+        return entry, None
+    what = entry["served_file"] or "a certificate that is in no file on the node (SHA-256 %s)" % served_fp
+    entry["reason"] = "serves %s, configured %s" % (entry["served_file"] or served_fp, slot["cert"])
+    return entry, "%s: serves %s on %s, configured %s; %s to serve the configured certificate" % (
+        where,
+        what,
+        at,
+        slot["cert"],
+        _restart_hint(name),
+    )
+
+
+def _service_files(
+    use: dict[str, Any], slots: list[dict[str, Any]], certificates: dict[str, dict[str, Any]], listed: set[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per file the service uses (each certificate file learns who uses it), and the files' problems."""
     rows: list[tuple[str, str, str]] = []  # (slot, role, file)
     for slot in slots:
         if slot["cert"]:
@@ -341,9 +406,8 @@ def _build_service(
         if slot["bundle"]:
             # One row per bundle, however many slots verify against it (the database cluster's CA).
             rows.append(("", "ca_cert" if use["name"] == DATABASE_SERVICE else "bundle", slot["bundle"]))
-        problems += _slot_problems(use["name"], slot)
     rows += [("", trust["role"], trust["file"]) for trust in use["trust"]]
-    files = []
+    files, problems = [], []
     for slot_name, role, file_name in _unique(rows):
         files.append({"slot": slot_name, "role": role, "file": file_name, "present": file_name in certificates})
         if file_name in certificates:
@@ -354,29 +418,60 @@ def _build_service(
             problems.append("%s: %s (%s) is not on the node" % (use["name"], file_name, role))
         else:
             problems.append("%s: %s (%s) cannot be read as a certificate" % (use["name"], file_name, role))
+    return files, problems
+
+
+def _build_service(
+    use: dict[str, Any],
+    status: dict[str, Any] | None,
+    certificates: dict[str, dict[str, Any]],
+    listed: set[str],
+    checks: tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]],
+    not_checked: str | None,
+    probes: dict[str, Any] | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """One service of a node: its slots judged, one row per file it uses, its state, what it serves; and its
+    problems. ``probes``: what each TLS endpoint of the node serves (``None``: not checked)."""
+    slots = [_slot_health(slot, listed, checks[0], checks[1], not_checked) for slot in use["slots"]]
+    problems: list[str] = []
+    for slot in slots:
+        slot["tls"] = None  # what its endpoint serves, when probed (below)
+        problems += _slot_problems(use["name"], slot)
+    files, found = _service_files(use, slots, certificates, listed)
+    problems += found
     running = _running(status)
     state_problem = _state_problem(use["name"], use["enabled"], running, status)
     if state_problem:
         problems.append(state_problem)
+    tls_problems = []
+    if use["name"] in SERVICES and probes is not None and state_problem is None:
+        service_def = SERVICES[use["name"]]
+        for slot in slots:
+            served = probes.get(service_def.endpoint(service_def.part(slot["slot"]))) if slot["cert"] else None
+            slot["tls"], problem = _slot_tls(use["name"], slot, served, certificates)
+            tls_problems += [problem] if problem else []
+    problems += tls_problems
     service = {
         "name": use["name"],
         "enabled": use["enabled"],
         "running": running,
         "state_problem": state_problem,
+        "tls_problems": tls_problems,
         "slots": slots,
         "trust": use["trust"],
         "files": files,
         "urgency": worst([certificates[f["file"]]["urgency"] for f in files if f["present"]]),
         "healthy": all(s["key_matches"] is not False and s["chain_verified"] is not False for s in slots)
         and not any(f["file"] not in listed for f in files)
-        and state_problem is None,
+        and state_problem is None
+        and not tls_problems,
     }
     return service, problems
 
 
-def build_node(node: dict[str, Any], now: datetime.datetime, thresholds: dict[str, int]) -> dict[str, Any]:
-    """One node of the report from what the playbook gathered for it."""
-    errors: list[str] = []
+def _read_parts(node: dict[str, Any]) -> tuple[dict[str, dict[str, Any] | None], dict[str, str], bool]:
+    """What each gathering task of a node returned (``None`` when it did not run or failed), the failures by part,
+    and whether the node could not be reached."""
     unreachable = False
     data: dict[str, dict[str, Any] | None] = {}
     failures: dict[str, str] = {}
@@ -390,9 +485,43 @@ def build_node(node: dict[str, Any], now: datetime.datetime, thresholds: dict[st
         # A failed probe is the TCP check of the node's SSH port: the node cannot be reached, nothing else was tried.
         unreachable = unreachable or lost or (part == "probe" and problem is not None)
         if problem:
-            errors.append(problem)
             failures[part] = problem
-    pki, checks = data["pki"], data["checks"]
+    return data, failures, unreachable
+
+
+def _node_services(
+    pki: dict[str, Any],
+    checks: dict[str, Any] | None,
+    failures: dict[str, str],
+    certificates: dict[str, dict[str, Any]],
+    probes: dict[str, Any] | None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every service of a node that was read, judged; and the node's problems."""
+    listed = set(pki.get("files") or [])
+    matches, verifies = _check_lookup(checks)
+    not_checked = (
+        None if checks is not None else ("not checked: " + failures["checks"] if "checks" in failures else None)
+    )
+    statuses = pki.get("services") or {}
+    services: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for use in service_uses(pki):
+        service, found = _build_service(
+            use, statuses.get(use["name"]), certificates, listed, (matches, verifies), not_checked, probes
+        )
+        services.append(service)
+        problems += found
+    return services, problems
+
+
+def build_node(
+    node: dict[str, Any], now: datetime.datetime, thresholds: dict[str, int], probes: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One node of the report from what the playbook gathered for it; ``probes``: what its TLS endpoints serve
+    (``tls_endpoints`` probed), ``None`` when TLS was not checked."""
+    data, failures, unreachable = _read_parts(node)
+    errors = list(failures.values())
+    pki = data["pki"]
     certificates: dict[str, dict[str, Any]] = {}
     services: list[dict[str, Any]] = []
     problems: list[str] = []
@@ -400,43 +529,69 @@ def build_node(node: dict[str, Any], now: datetime.datetime, thresholds: dict[st
         for name, info in (pki.get("certificates") or {}).items():
             if isinstance(info, dict) and info.get("not_after"):
                 certificates[name] = _certificate(name, info, now, thresholds)
-        listed = set(pki.get("files") or [])
-        matches, verifies = _check_lookup(checks)
-        not_checked = (
-            None if checks is not None else ("not checked: " + failures["checks"] if "checks" in failures else None)
-        )
-        statuses = pki.get("services") or {}
-        for use in service_uses(pki):
-            service, found = _build_service(
-                use, statuses.get(use["name"]), certificates, listed, (matches, verifies), not_checked
-            )
-            services.append(service)
-            problems += found
+        services, problems = _node_services(pki, data["checks"], failures, certificates, probes)
     for entry in certificates.values():
         entry["in_use"] = bool(entry["used_by"])
     in_use = [c for c in certificates.values() if c["in_use"]]
-    database = _node_database(data["database"])
-    if unreachable:
-        status = "unreachable"
-    elif errors:
-        status = "error"
-    else:
-        status = "ok"
     return {
         "name": node["name"],
         "cluster": node.get("cluster") or "",
         "fqdn": node.get("fqdn") or None,
         "address": node.get("address") or None,
         "version": node.get("version") or None,
-        "status": status,
+        "status": "unreachable" if unreachable else "error" if errors else "ok",
         "errors": errors,
         "urgency": worst([c["urgency"] for c in in_use]),
         "services": services,
-        "database_cluster": database,
+        "database_cluster": _node_database(data["database"]),
         "certificates": [certificates[name] for name in sorted(certificates)],
         "unreadable": [{"file": f, "reason": r} for f, r in sorted(((pki or {}).get("unreadable") or {}).items())],
         "problems": problems,
     }
+
+
+# ------------------------------------------------------------------------------------------------------------
+# TLS: what each enabled service really serves
+# ------------------------------------------------------------------------------------------------------------
+def tls_endpoints(node: dict[str, Any]) -> dict[str, tuple[str, int] | None]:
+    """``{endpoint: (host, port)}`` of every part with a certificate of every service of ``node`` that is not down
+    (``None`` when no port is known). The port: the node's ``tls_ports`` (``{endpoint: port}``, as the simulator's
+    ``cms_tls_ports``), else what the service's status shows, else the catalog's default. The host: the node's
+    ``tls_host``, else its address, its FQDN, its name."""
+    pki = _result(node.get("pki"), "cms_pki_info")[0]
+    if pki is None:
+        return {}
+    ports = node.get("tls_ports") or {}
+    host = node.get("tls_host") or node.get("address") or node.get("fqdn") or node["name"]
+    statuses = pki.get("services") or {}
+    endpoints: dict[str, tuple[str, int] | None] = {}
+    for use in service_uses(pki):
+        status = statuses.get(use["name"])
+        if use["name"] not in SERVICES or service_down(use["name"], use["enabled"], _running(status)):
+            continue
+        service = SERVICES[use["name"]]
+        for slot in use["slots"]:
+            if slot["cert"]:
+                part = service.part(slot["slot"])
+                port = ports.get(service.endpoint(part)) or part.status_port(status or {})
+                endpoints[service.endpoint(part)] = (str(host), int(port)) if port else None
+    return endpoints
+
+
+def probe_fleet(nodes: list[dict[str, Any]], timeout: float) -> dict[str, dict[str, dict[str, Any]]]:
+    """What every TLS endpoint of every node read serves: ``{node: {endpoint: probe}}``, each probe as
+    ``_tls_probe.probe`` returns it plus ``endpoint``, or ``{endpoint, skipped}`` when no port is known."""
+    wanted = {node["name"]: tls_endpoints(node) for node in nodes}
+    served = probe_all([target for ends in wanted.values() for target in ends.values() if target], timeout)
+    fleet: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, ends in wanted.items():
+        fleet[name] = {}
+        for endpoint, target in ends.items():
+            if target is None:
+                fleet[name][endpoint] = {"skipped": "no TLS port known for %s: give the node's tls_ports" % endpoint}
+            else:
+                fleet[name][endpoint] = dict(served[target], endpoint=endpoint)
+    return fleet
 
 
 def _database_health(nodes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -517,38 +672,18 @@ def _timeline(built: list[dict[str, Any]], timeline_days: int) -> tuple[list[dic
     return timeline, counts, unused
 
 
-def build_report(
-    nodes: list[dict[str, Any]],
-    now: datetime.datetime,
-    title: str,
-    critical_days: int,
-    warning_days: int,
-    timeline_days: int,
+def _summary(
+    built: list[dict[str, Any]], clusters: list[dict[str, Any]], timeline: list[dict[str, Any]], counts: dict[str, int]
 ) -> dict[str, Any]:
-    """The whole report as plain data (the JSON document): clusters -> nodes -> services, timeline and summary."""
-    now = now.replace(microsecond=0)
-    thresholds = {"critical_days": critical_days, "warning_days": warning_days, "timeline_days": timeline_days}
-    built = [build_node(node, now, thresholds) for node in nodes]
-    clusters: list[dict[str, Any]] = []
-    for name in _unique([n["cluster"] for n in built]):
-        members = [n for n in built if n["cluster"] == name]
-        clusters.append(
-            {
-                "name": name,
-                "urgency": worst([n["urgency"] for n in members]),
-                "database": _database_health(members),
-                "nodes": members,
-            }
-        )
-    timeline, counts, unused = _timeline(built, timeline_days)
+    """The report's summary: what was read, the counts, what is down or serves the wrong certificate."""
     upcoming = [e for e in timeline if e["urgency"] != "expired"]
-    summary = {
+    return {
         "nodes": len(built),
         "reachable": len([n for n in built if n["status"] != "unreachable"]),
         "unreachable": [n["name"] for n in built if n["status"] == "unreachable"],
         "errors": [n["name"] for n in built if n["status"] == "error"],
         "certificates": counts,
-        "unused_certificates": unused,
+        "unused_certificates": 0,
         "problems": sum(len(n["problems"]) for n in built),
         "services_down": [
             {
@@ -562,6 +697,13 @@ def build_report(
             for s in n["services"]
             if s["state_problem"]
         ],
+        # A service that is up but serves another certificate than it is configured with, or no TLS at all.
+        "tls_problems": [
+            {"node": n["name"], "service": s["name"], "problem": problem}
+            for n in built
+            for s in n["services"]
+            for problem in s["tls_problems"]
+        ],
         "database_clusters": {
             "healthy": [c["name"] for c in clusters if c["database"]["healthy"] is True],
             "unhealthy": [c["name"] for c in clusters if c["database"]["healthy"] is False],
@@ -570,12 +712,45 @@ def build_report(
         "urgency": worst([n["urgency"] for n in built]),
         "next_expiry": dict(upcoming[0]) if upcoming else None,
     }
+
+
+def build_report(
+    nodes: list[dict[str, Any]],
+    now: datetime.datetime,
+    title: str,
+    critical_days: int,
+    warning_days: int,
+    timeline_days: int,
+    tls: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The whole report as plain data (the JSON document): clusters -> nodes -> services, timeline and summary.
+
+    ``tls``: what each node's TLS endpoints serve (``probe_fleet``); ``None`` when TLS was not checked.
+    """
+    now = now.replace(microsecond=0)
+    thresholds = {"critical_days": critical_days, "warning_days": warning_days, "timeline_days": timeline_days}
+    built = [build_node(node, now, thresholds, None if tls is None else tls.get(node["name"], {})) for node in nodes]
+    clusters: list[dict[str, Any]] = []
+    for name in _unique([n["cluster"] for n in built]):
+        members = [n for n in built if n["cluster"] == name]
+        clusters.append(
+            {
+                "name": name,
+                "urgency": worst([n["urgency"] for n in members]),
+                "database": _database_health(members),
+                "nodes": members,
+            }
+        )
+    timeline, counts, unused = _timeline(built, timeline_days)
+    summary = _summary(built, clusters, timeline, counts)
+    summary["unused_certificates"] = unused
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "title": title,
         "generated_at": to_iso_utc(now),
         "thresholds": thresholds,
+        "tls_checked": tls is not None,
         "summary": summary,
         "clusters": clusters,
         "timeline": timeline,
@@ -624,6 +799,8 @@ REPORT_ARGS = ArgumentSpec(
                 "address": {"type": "str"},
                 "version": {"type": "str"},
                 "probe": {"type": "dict"},
+                "tls_host": {"type": "str"},
+                "tls_ports": {"type": "dict"},
                 "pki": {"type": "dict"},
                 "checks": {"type": "dict"},
                 "database": {"type": "dict"},
@@ -638,6 +815,8 @@ REPORT_ARGS = ArgumentSpec(
         "prometheus_path": {"type": "path"},
         "mode": {"type": "raw", "default": "0644"},
         "force": {"type": "bool", "default": False},
+        "tls_check": {"type": "bool", "default": True},
+        "tls_timeout": {"type": "int", "default": 5},
     },
     connection=False,
     required_one_of=[("html_path", "json_path", "prometheus_path")],
@@ -665,7 +844,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             counts["warning"],
             thresholds["warning_days"],
             counts["ok"],
-            summary["problems"] - len(summary["services_down"]),
+            summary["problems"] - len(summary["services_down"]) - len(summary["tls_problems"]),
         ),
     ]
     if summary["services_down"]:
@@ -676,6 +855,13 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                 for d in summary["services_down"]
             )
         )
+    if summary["tls_problems"]:
+        lines.append(
+            "services not serving their configured certificate: %s"
+            % "; ".join("%s %s" % (d["node"], d["problem"]) for d in summary["tls_problems"])
+        )
+    elif not report["tls_checked"]:
+        lines.append("served certificates not checked (tls_check is off)")
     upcoming = summary["next_expiry"]
     if upcoming:
         lines.append(
@@ -710,6 +896,8 @@ def _option_problems(p: dict[str, Any]) -> list[str]:
     problems = []
     if p["critical_days"] < 0 or p["warning_days"] < 0 or p["timeline_days"] < 1:
         problems.append("critical_days and warning_days must be 0 or more, timeline_days 1 or more")
+    if p["tls_timeout"] < 1:
+        problems.append("tls_timeout is %d: it must be 1 or more (seconds)" % p["tls_timeout"])
     if p["critical_days"] > p["warning_days"]:
         problems.append(
             "critical_days (%d) must not be more than warning_days (%d)" % (p["critical_days"], p["warning_days"])
@@ -753,6 +941,8 @@ def run_report(module: Any, renderers: Mapping[str, Renderer], now: datetime.dat
     if problems:
         module.fail_json(msg="cms_cert_report: %s" % "; ".join(problems))
 
+    # The only I/O toward the nodes: a TLS handshake with each enabled service, before the report is built.
+    tls = probe_fleet(p["nodes"], p["tls_timeout"]) if p["tls_check"] else None
     report = build_report(
         p["nodes"],
         now or datetime.datetime.now(datetime.timezone.utc),
@@ -760,6 +950,7 @@ def run_report(module: Any, renderers: Mapping[str, Renderer], now: datetime.dat
         p["critical_days"],
         p["warning_days"],
         p["timeline_days"],
+        tls,
     )
     result: dict[str, Any] = {"changed": False, "files": {}}
     for kind in ("html", "json", "prometheus"):

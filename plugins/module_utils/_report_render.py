@@ -71,6 +71,10 @@ _PROM_HELP = {
         "1 when the service's STATUS line says it is running, 0 when it says it is not; absent for a service whose "
         "status has no such line (all but webadmin)."
     ),
+    "cms_service_serving_configured_certificate": (
+        "1 when the service's TLS endpoint serves the certificate the service is configured with, 0 when it serves "
+        "another one (configured but not restarted) or completes no handshake; absent when not checked."
+    ),
     "cms_database_cluster_healthy": (
         "1 when the node's database cluster status is healthy (the primary connected, a replica in sync, a "
         "connect-only node seeing the primary), else 0; absent on a node with clustering disabled."
@@ -102,6 +106,13 @@ def _service_samples(node: dict[str, Any], families: dict[str, list[str]]) -> No
             ):
                 if value is not None:
                     families[family].append("%s %d" % (_prom_labels(labels), int(value)))
+        for slot in service["slots"]:
+            tls = slot.get("tls")
+            if tls and tls["matches"] is not None:
+                labels = {"node": node["name"], "service": service["name"], "endpoint": tls["endpoint"]}
+                families["cms_service_serving_configured_certificate"].append(
+                    "%s %d" % (_prom_labels(labels), int(tls["matches"]))
+                )
         chain: dict[str, list[bool | None]] = {}
         for slot in service["slots"]:
             if slot["cert"]:

@@ -73,6 +73,64 @@ def fingerprint_sha256(key: Any) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
+def _encrypted(data: bytes) -> bool | None:
+    """Whether a private key file's content is encrypted: ``None`` when it is no private key this can read."""
+    text = data.decode("ascii", "replace")
+    if "BEGIN ENCRYPTED PRIVATE KEY" in text or "Proc-Type: 4,ENCRYPTED" in text:
+        return True
+    body = re.search(r"-----BEGIN OPENSSH PRIVATE KEY-----(.*?)-----END OPENSSH PRIVATE KEY-----", text, re.S)
+    if body is None:
+        return False if "PRIVATE KEY-----" in text else None
+    try:
+        blob = base64.b64decode("".join(body.group(1).split()))
+    except ValueError:
+        return None
+    magic = b"openssh-key-v1\x00"
+    if not blob.startswith(magic) or len(blob) < len(magic) + 4:
+        return None
+    # openssh-key-v1 NUL, then the cipher name as an SSH string: "none" when the key is not encrypted.
+    size = int.from_bytes(blob[len(magic) : len(magic) + 4], "big")
+    return blob[len(magic) + 4 : len(magic) + 4 + size] != b"none"
+
+
+def key_file_problem(path: str, passphrase: str | None) -> str | None:
+    """Why the private key file ``path`` cannot be used to log in, as a sentence naming the fix, or ``None``.
+
+    Only what can be told for sure: an encrypted key without a passphrase, or one that the passphrase given does
+    not decrypt. Anything else is left to paramiko, which says it in its own words.
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    if not _encrypted(data):
+        return None
+    if passphrase is None:
+        return (
+            "the key file %s is encrypted and no passphrase was given: set ansible_ssh_private_key_passphrase (or "
+            "the private_key_passphrase option)" % path
+        )
+    try:
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives import serialization
+    except ImportError:  # paramiko needs cryptography; without it paramiko's own error says so
+        return None
+    try:
+        if b"OPENSSH PRIVATE KEY" in data:
+            serialization.load_ssh_private_key(data, passphrase.encode())
+        else:
+            serialization.load_pem_private_key(data, passphrase.encode())
+    except ValueError:
+        return (
+            "the key file %s could not be decrypted with the passphrase given (ansible_ssh_private_key_passphrase "
+            "or the private_key_passphrase option): the passphrase is wrong" % path
+        )
+    except (TypeError, UnsupportedAlgorithm):  # a kind of key cryptography cannot read: paramiko will say more
+        return None
+    return None
+
+
 class _PinnedKeyPolicy:
     """Accept exactly one host key, given as ``SHA256:...`` or as an OpenSSH public key line."""
 
@@ -105,6 +163,13 @@ def _host_and_port(hostname: str) -> tuple[str, str]:
         host, _sep, port = hostname[1:].partition("]:")
         return host, port
     return hostname, "22"
+
+
+def _keyscan_type(key_name: str) -> str:
+    """The ``ssh-keyscan -t`` name of an SSH key type: ``ssh-ed25519`` -> ``ed25519``, ``ecdsa-sha2-*`` -> ``ecdsa``."""
+    if key_name.startswith("ecdsa-"):
+        return "ecdsa"
+    return key_name[4:] if key_name.startswith("ssh-") else key_name
 
 
 class _AcceptNewPolicy:
@@ -224,6 +289,8 @@ class MmpSession:
         )
         # What the caller should tell the user (ssh arguments that were not honoured).
         self.warnings: list[str] = []
+        # The node's key files that cannot be used (encrypted without a passphrase, or a wrong one), as sentences.
+        self._key_problems: list[str] = []
         # Told, on every read, that a command is still running (a restart, a backup): CmsModule.progress, which
         # rate-limits, so that a long command shows the run is alive.
         self.progress: Callable[..., None] | None = None
@@ -274,6 +341,15 @@ class MmpSession:
             kwargs["key_filename"] = node.key_files
             if self._key_passphrase is not None:
                 kwargs["passphrase"] = self._key_passphrase
+            self._key_problems = [
+                problem
+                for problem in (key_file_problem(path, self._key_passphrase) for path in node.key_files)
+                if problem
+            ]
+            # No key that can be used and no password: paramiko would try anyway and end with "Invalid key", which
+            # reads like a network fault. Say what is wrong with the key, before any traffic.
+            if self._password is None and len(self._key_problems) == len(node.key_files):
+                raise MmpAuthError(self._key_message(), node=self.name)
         # An ssh-agent (AWX hands a Machine credential's key over one) is asked only when no password and no key
         # file are given: a password or key login then never sees stray agent keys count against MaxAuthTries.
         if self._password is None and not node.key_files:
@@ -357,13 +433,39 @@ class MmpSession:
         except MmpHostKeyError:
             raise
         except paramiko.BadHostKeyException as exc:
-            raise self._mismatch(exc, label, endpoint.known_hosts_file or self.known_hosts_file) from None
+            raise self._mismatch(exc, label, endpoint, endpoint.known_hosts_file or self.known_hosts_file) from None
         except paramiko.AuthenticationException as exc:
             raise self._auth_failed(exc, endpoint, label) from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             raise self._unreachable(exc, endpoint, label, client.get_transport()) from None
 
-    def _mismatch(self, exc: Any, label: str, known_hosts: str) -> MmpHostKeyError:
+    def _mismatch(self, exc: Any, label: str, endpoint: Endpoint, known_hosts: str) -> MmpHostKeyError:
+        offered, known = exc.key.get_name(), exc.expected_key.get_name()
+        # The host's name in known_hosts: ``[host]:port`` off port 22, as OpenSSH and paramiko write it.
+        entry = endpoint.hostname if endpoint.port == DEFAULT_PORT else "[%s]:%d" % (endpoint.hostname, endpoint.port)
+        if offered != known:
+            # paramiko compares the offered key with whatever key known_hosts has for the host; a key of another type
+            # is no evidence of interception (OpenSSH treats it as unknown), but it cannot verify the node either.
+            return MmpHostKeyError(
+                "%s: %s has no %s key for %s, only a %s key (%s), and the node offered %s %s, so it cannot be "
+                "verified and nothing was sent to it. Check that fingerprint on the node's console, then add the "
+                "key: ssh-keyscan -t %s -p %d %s >> %s"
+                % (
+                    label,
+                    known_hosts,
+                    offered,
+                    entry,
+                    known,
+                    fingerprint_sha256(exc.expected_key),
+                    offered,
+                    fingerprint_sha256(exc.key),
+                    _keyscan_type(offered),
+                    endpoint.port,
+                    endpoint.hostname,
+                    known_hosts,
+                ),
+                node=self.name,
+            )
         return MmpHostKeyError(
             "HOST KEY MISMATCH for %s: %s holds %s for %s but the node offered %s %s. Someone may be "
             "intercepting the connection, or the node was reinstalled; nothing was sent to it. Verify the "
@@ -373,16 +475,29 @@ class MmpSession:
                 label,
                 known_hosts,
                 fingerprint_sha256(exc.expected_key),
-                exc.hostname,
+                entry,
                 exc.key.get_name(),
                 fingerprint_sha256(exc.key),
-                exc.hostname,
+                entry,
                 known_hosts,
             ),
             node=self.name,
         )
 
+    def _key_message(self) -> str:
+        return "cannot log in to %s with its private key: %s; nothing was sent to the node" % (
+            self.name,
+            "; ".join(self._key_problems),
+        )
+
     def _auth_failed(self, exc: Exception, endpoint: Endpoint, label: str) -> MmpAuthError:
+        if label == self.name and self._key_problems:
+            # The password was refused as well; the key is the part the user can fix for sure.
+            return MmpAuthError(
+                "authentication failed for %s@%s: the password was refused and %s"
+                % (self.username, self.name, "; ".join(self._key_problems)),
+                node=self.name,
+            )
         if label != self.name:
             return MmpAuthError(
                 "authentication failed for %s@%s, the jump host on the way to %s: its login comes from its own "

@@ -67,6 +67,17 @@ options:
           - Result of the reachability check (for example M(ansible.builtin.wait_for) on the SSH port). A failed
             check marks the node unreachable.
         type: dict
+      tls_host:
+        description:
+          - Where O(tls_check) connects for this node. Default its O(nodes[].address), else O(nodes[].fqdn), else
+            O(nodes[].name).
+        type: str
+      tls_ports:
+        description:
+          - The TLS port of each service endpoint of the node (C(webadmin), C(callbridge), C(webbridge3),
+            C(webbridge3-c2w), C(turn)...) where it is not the port the service's status shows (or the Call
+            Bridge's SIP TLS port, 5061).
+        type: dict
       pki:
         description: Result of M(cisco_cms.mmp.cms_pki_info) with O(cisco_cms.mmp.cms_pki_info#module:usage=true).
         type: dict
@@ -114,6 +125,21 @@ options:
     description: Rewrite the files even when their content has not changed (then always changed).
     type: bool
     default: false
+  tls_check:
+    description:
+      - Compare the certificate each enabled service of a node that was read serves (one TLS handshake from the
+        controller with its port, not verified, only the leaf's fingerprint counts) with the certificate the service
+        is configured with. A service that serves another certificate (configured but not restarted) says C(serves X
+        on host:port, configured Y), one that does not complete the handshake C(enabled but not serving TLS); both
+        are problems in the JSON, the page and the C(cms_service_serving_configured_certificate) metric.
+      - Set V(false) when the controller cannot reach the services' ports; the report then says the served
+        certificates were not checked.
+    type: bool
+    default: true
+  tls_timeout:
+    description: Seconds each handshake of O(tls_check) may take (1 or more).
+    type: int
+    default: 5
 notes:
   - At least one of O(html_path), O(json_path) and O(prometheus_path) is needed. Missing directories are created.
   - Days left are whole days from the generation time, rounded down, as M(cisco_cms.mmp.cms_pki_info) counts them.
@@ -150,7 +176,8 @@ summary:
     - C(nodes), C(reachable), C(unreachable) and C(errors) (node names), C(certificates) (the certificate files in
       use per urgency C(expired), C(critical), C(warning), C(ok)), C(unused_certificates), C(problems) (key, chain,
       missing-file and service-state problems), C(services_down) (each service disabled or stopped, as C(node),
-      C(service), C(enabled), C(running) and C(problem)), C(database_clusters) (cluster names C(healthy),
+      C(service), C(enabled), C(running) and C(problem)), C(tls_problems) (each service up but serving another
+      certificate than it is configured with, or no TLS, as C(node), C(service) and C(problem)), C(database_clusters) (cluster names C(healthy),
       C(unhealthy), C(unknown)), C(urgency) (the worst) and C(next_expiry).
   returned: always
   type: dict

@@ -104,12 +104,12 @@ def _escape(value: Any) -> Markup:
 # What the page shows, derived from the report
 # ------------------------------------------------------------------------------------------------------------
 def _attention(report: dict[str, Any]) -> list[str]:
-    """What to act on, most pressing first: nodes not read, services down (an outage now), expiries, then key/chain
-    and database cluster problems."""
+    """What to act on, most pressing first: nodes not read, services down or not serving their configured
+    certificate (an outage now), expiries, then key/chain and database cluster problems."""
     nodes = [node for cluster in report["clusters"] for node in cluster["nodes"]]
     attention = ["%s could not be reached" % n["name"] for n in nodes if n["status"] == "unreachable"]
     attention += ["%s: %s" % (n["name"], "; ".join(n["errors"])) for n in nodes if n["status"] == "error"]
-    down = report["summary"].get("services_down", [])
+    down = report["summary"].get("services_down", []) + report["summary"].get("tls_problems", [])
     attention += ["%s %s" % (d["node"], d["problem"]) for d in down]
     for entry in report["timeline"]:
         if entry["urgency"] in ("expired", "critical"):
@@ -176,7 +176,10 @@ def _service_rows(node: dict[str, Any]) -> list[dict[str, Any]]:
         state = "" if enabled is None else (" (enabled)" if enabled else " (disabled)")
         if enabled is not False and service.get("running") is False:
             state = " (not running)"
-        down = service_down(service["name"], enabled, service.get("running"))
+        if service.get("tls_problems"):
+            # Up, but not serving what it is configured with: as much an outage of the new certificate.
+            state += " (not serving its configured certificate)"
+        down = service_down(service["name"], enabled, service.get("running")) or bool(service.get("tls_problems"))
         for index, use in enumerate(service["files"]):
             slot = slots.get(use["slot"])
             rows.append(
@@ -204,7 +207,9 @@ def _page(report: dict[str, Any]) -> dict[str, Any]:
         "urgencies": URGENCIES,
         "attention": _attention(report),
         # The card counts key, chain and file problems; a service down has a card of its own.
-        "key_chain_problems": report["summary"]["problems"] - len(report["summary"].get("services_down", [])),
+        "key_chain_problems": report["summary"]["problems"]
+        - len(report["summary"].get("services_down", []))
+        - len(report["summary"].get("tls_problems", [])),
         "timeline": _timeline(report),
         "rows": {node["name"]: _service_rows(node) for node in nodes},
         "others": {node["name"]: [c for c in node["certificates"] if not c["in_use"]] for node in nodes},

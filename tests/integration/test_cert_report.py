@@ -601,3 +601,93 @@ def test_a_disabled_service_is_reported_as_a_problem_everywhere(
     # First in what needs attention after unread nodes: the service is down now, the expiries are to come.
     assert "Needs attention cms2 %s" % problem in text
     assert "webadmin (disabled)" in text
+
+
+# ------------------------------------------------------------------------------------------------------------
+# What each service really serves
+# ------------------------------------------------------------------------------------------------------------
+def test_a_certificate_configured_but_not_served_is_a_problem_and_the_check_can_be_turned_off(
+    playbook: Callable[..., Any], lab: SimLab
+) -> None:
+    from tests.integration.helpers.service_certs import file_fingerprint, port, served
+
+    # What an interrupted rollout leaves behind: cms2's Call Bridge configured with a new certificate, never
+    # restarted, so it keeps serving the old one.
+    old = lab.node_state("cms2")["services"]["callbridge"]["cert"]
+    key, cert = issue(lab, "cms2.lab.cms.example", days=300)
+    upload(lab, "cms2", "cb-new.key", key)
+    upload(lab, "cms2", "cb-new.cer", cert)
+    lab.run("cms2", "callbridge certs cb-new.key cb-new.cer ca-bundle-%d.cer" % bundle_year(lab, "cms2"))
+    assert (
+        served(lab, "cms2", "callbridge")
+        == file_fingerprint(lab, "cms2", old)
+        != fingerprint(first_cert(lab, "cms2", "cb-new.cer"))
+    )
+    # And on cms1 the key file of Web Admin overwritten in place: every service that uses that key stays enabled but
+    # completes no handshake.
+    state = lab.node_state("cms1")["services"]
+    webadmin_key = state["webadmin"]["key"]
+    broken = {
+        svc for svc in SERVICE_ROLES if webadmin_key in (state[svc].get(k) for k in ("key", "https_key", "c2w_key"))
+    }
+    assert "webadmin" in broken
+    upload(lab, "cms1", webadmin_key, issue(lab, "other.lab.cms.example", days=30)[0])
+
+    run_report(playbook, lab)
+    paths = report_paths(lab)
+    report = json.loads(paths["json"].read_text())
+    nodes = nodes_of(report)
+    assert report["tls_checked"] is True
+    cb_port, wa_port = port(lab, "cms2", "callbridge"), port(lab, "cms1", "webadmin")
+    serves = (
+        "callbridge: serves %s on 127.0.0.1:%d, configured cb-new.cer; restart it (`callbridge restart` on the node) "
+        "to serve the configured certificate" % (old, cb_port)
+    )
+    assert serves in nodes["cms2"]["problems"]
+    callbridge = next(s for s in nodes["cms2"]["services"] if s["name"] == "callbridge")
+    assert callbridge["healthy"] is False and callbridge["tls_problems"] == [serves]
+    tls = callbridge["slots"][0]["tls"]
+    assert tls["served_file"] == old and tls["configured_file"] == "cb-new.cer" and tls["matches"] is False
+    assert tls["fingerprint_sha256"] == served(lab, "cms2", "callbridge")
+    # Its files are fine: only the live check sees it.
+    assert callbridge["slots"][0]["key_matches"] is True and callbridge["slots"][0]["chain_verified"] is True
+    not_serving = next(p for p in nodes["cms1"]["problems"] if p.startswith("webadmin: enabled but not serving TLS"))
+    assert "127.0.0.1:%d" % wa_port in not_serving and "restart it (`webadmin restart` on the node)" in not_serving
+    assert "tls_check: false" in not_serving
+    assert {(d["node"], d["service"]) for d in report["summary"]["tls_problems"]} == {("cms2", "callbridge")} | {
+        ("cms1", svc) for svc in broken
+    }
+    # Every other service serves what it is configured with, checked, not skipped.
+    checked = [
+        (n, s["name"], slot["tls"]["matches"])
+        for n in ("cms1", "cms2", "cms3")
+        for s in nodes[n]["services"]
+        for slot in s["slots"]
+        if s["name"] != "database_cluster"
+    ]
+    assert {c[:2] for c in checked if c[2] is not True} == {("cms2", "callbridge")} | {("cms1", svc) for svc in broken}
+    assert all(c[2] is True for c in checked if c[0] == "cms3")
+    assert len(checked) >= 12
+
+    families = parse_prometheus(paths["prom"].read_text())
+    serving = series(families, "cms_service_serving_configured_certificate")
+    assert serving[labels(node="cms2", service="callbridge", endpoint="callbridge")] == 0.0
+    assert serving[labels(node="cms1", service="webadmin", endpoint="webadmin")] == 0.0
+    assert serving[labels(node="cms3", service="callbridge", endpoint="callbridge")] == 1.0
+    assert serving[labels(node="cms3", service="webbridge3", endpoint="webbridge3-c2w")] == 1.0
+    text = _Text()
+    text.feed(paths["html"].read_text())
+    page = text.text()
+    # One per endpoint: webbridge3 has two (https and c2w).
+    endpoints = len(report["summary"]["tls_problems"])
+    assert endpoints > 1 + len(broken) and "%d TLS endpoints not serving the configured certificate" % endpoints in page
+    assert "Needs attention" in page and "cms2 " + serves in page
+    assert "callbridge (not serving its configured certificate)" in page
+
+    # Off (a controller that cannot reach the service ports): no TLS verdict at all, and the report says so.
+    off = run_report(playbook, lab, extra_vars={"cert_report_tls_check": False})
+    report = json.loads(paths["json"].read_text())
+    assert report["tls_checked"] is False and report["summary"]["tls_problems"] == []
+    assert all(slot["tls"] is None for n in nodes_of(report).values() for s in n["services"] for slot in s["slots"])
+    assert "cms_service_serving_configured_certificate" not in paths["prom"].read_text()
+    assert "served certificates not checked (tls_check is off)" in off.task("cms1", REPORT_TASK)["summary_lines"]

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import pytest
 import yaml
 
@@ -172,6 +173,27 @@ def test_unknown_host_key_is_refused_by_default(lab: SimLab, playbook: Callable[
     assert empty.read_text() == ""
 
 
+def test_a_known_hosts_entry_of_another_key_type_is_named_so_not_as_interception(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    # known_hosts has only an RSA key for the node, which offers its ed25519 key: no evidence of a man in the middle
+    # (OpenSSH treats the key as unknown), but the node cannot be verified either. A changed key of the SAME type is
+    # still the HOST KEY MISMATCH refusal (test_host_key_mismatch_is_refused).
+    rsa = paramiko.RSAKey.generate(2048)
+    other_type = tmp_path / "known_hosts"
+    other_type.write_text("[127.0.0.1]:%d ssh-rsa %s\n" % (lab.port("cms1"), rsa.get_base64()))
+    run = playbook(lab, info_play(), extra_vars={"cms_known_hosts": str(other_type)})
+    assert run.rc != 0
+    msg = run.task("cms1", "info")["msg"]
+    assert "HOST KEY MISMATCH" not in msg and "intercept" not in msg, msg
+    assert "%s has no ssh-ed25519 key for [127.0.0.1]:%d, only a ssh-rsa key" % (other_type, lab.port("cms1")) in msg
+    assert sha256_fingerprint(known_hosts_line(lab, "cms1")) in msg  # what the node offered, to check on its console
+    assert "ssh-keyscan -t ed25519 -p %d 127.0.0.1 >> %s" % (lab.port("cms1"), other_type) in msg
+    no_traceback(run.stdout + run.stderr)
+    assert not auths(lab, "cms1") and not commands(lab, "cms1")
+    assert len(other_type.read_text().splitlines()) == 1
+
+
 def test_plain_inventory_without_known_hosts_says_which_variable_to_add(
     lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
 ) -> None:
@@ -270,6 +292,44 @@ def test_wrong_password_is_reported_clearly_and_never_shown(
     assert lab.password not in out
     no_traceback(out)
     assert [a["result"] for a in auths(lab, "cms1")] == ["failure"]
+
+
+def test_an_encrypted_key_with_a_wrong_or_no_passphrase_is_named_so_before_connecting(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    key = tmp_path / "id_encrypted"
+    key.write_bytes((lab.dir / "id_ed25519").read_bytes())
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "open sesame", "-f", str(key)], check=True)
+    for passphrase, wanted in (
+        ("open sesamE", "could not be decrypted with the passphrase given (ansible_ssh_private_key_passphrase"),
+        (None, "is encrypted and no passphrase was given: set ansible_ssh_private_key_passphrase"),
+    ):
+        hostvars = {"ansible_ssh_private_key_file": str(key)}
+        if passphrase:
+            hostvars["ansible_ssh_private_key_passphrase"] = passphrase
+        inventory = write_inventory(lab, tmp_path / "hosts.yml", hostvars=hostvars, drop=("ansible_password",))
+        run = playbook(lab, info_play(), inventories=(inventory,))
+        assert run.rc != 0
+        result = run.task("cms1", "info")
+        msg = result["msg"]
+        assert "the key file %s %s" % (key, wanted) in msg, msg
+        # Not a network fault: the node is up, the host counts as failed, not unreachable.
+        assert "Check that the node is up" not in msg and not result.get("unreachable")
+        assert "open sesam" not in run.stdout + run.stderr
+        no_traceback(run.stdout + run.stderr)
+    # Told before any traffic: the node never saw a connection.
+    assert not [e for e in lab.events("cms1") if e["event"] == "connection_opened"]
+    # The right passphrase logs in with that key.
+    inventory = write_inventory(
+        lab,
+        tmp_path / "hosts.yml",
+        hostvars={"ansible_ssh_private_key_file": str(key), "ansible_ssh_private_key_passphrase": "open sesame"},
+        drop=("ansible_password",),
+    )
+    run = playbook(lab, info_play(), inventories=(inventory,))
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr
+    assert [a["method"] for a in auths(lab, "cms1")] == ["publickey"]
 
 
 def test_password_never_appears_in_verbose_output_of_a_good_run(
@@ -469,6 +529,29 @@ def test_bad_option_fails_before_connecting(lab: SimLab, playbook: Callable[...,
     msg = run.task("cms1", "info")["msg"]
     assert "host_key_checking" in msg and "accept_new" in msg
     assert not [e for e in lab.events("cms1") if e["event"] == "connection_opened"]
+
+
+def test_a_timeout_of_zero_or_less_is_refused_by_name_before_connecting(
+    lab: SimLab, playbook: Callable[..., Run]
+) -> None:
+    # 0 used to mean "the default" silently; a negative wait is no wait. Both are named, with the variable to set.
+    play = """
+    - hosts: cms1
+      gather_facts: false
+      tasks:
+        - name: info
+          cisco_cms.mmp.cms_pki_info:
+            connect_timeout: 0
+    """
+    run = playbook(lab, play, extra_vars={"ansible_command_timeout": -1})
+    assert run.rc != 0
+    result = run.task("cms1", "info")
+    assert not result.get("unreachable")
+    msg = result["msg"]
+    assert "connect_timeout is 0: it must be 1 or more (seconds); set ansible_ssh_timeout" in msg
+    assert "command_timeout is -1: it must be 1 or more (seconds); set ansible_command_timeout" in msg
+    no_traceback(run.stdout + run.stderr)
+    assert not [e for e in lab.events("cms1") if e["event"] in ("connection_opened", "auth")]
 
 
 # ------------------------------------------------------------------------------------------------------------

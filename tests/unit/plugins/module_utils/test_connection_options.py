@@ -16,6 +16,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._connection import (
     resolve_route,
     session_kwargs,
 )
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
 from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module import CONNECTION_VARS
 
@@ -164,3 +165,29 @@ def test_a_listener_that_never_sends_a_banner_is_unreachable_with_a_message_that
                 ).connect()
             assert caught.value.to_fail_kwargs()["unreachable"] is True
             assert "timed out after 1 s waiting for the SSH banner of cms1" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "variable"),
+    [
+        ("connect_timeout", 0, "ansible_ssh_timeout"),
+        ("connect_timeout", -5, "ansible_ssh_timeout"),
+        ("command_timeout", 0, "ansible_command_timeout"),
+        ("command_timeout", -1, "ansible_command_timeout"),
+    ],
+)
+def test_a_timeout_of_zero_or_less_is_refused_naming_the_option_and_the_fix(
+    option: str, value: int, variable: str
+) -> None:
+    params = {o.name: None for o in CONNECTION_OPTIONS} | {"host": "cms1", "host_key_checking": "strict"}
+    with pytest.raises(MmpValidationError) as raised:
+        session_kwargs(params | {option: value})
+    message = raised.value.message
+    assert "%s is %d: it must be 1 or more (seconds)" % (option, value) in message
+    assert variable in message and "nothing was sent to the node" in message
+    # 1 is the least accepted, and both problems are named at once.
+    assert session_kwargs(params | {option: 1})[option] == 1
+    both = {"connect_timeout": 0, "command_timeout": 0}
+    with pytest.raises(MmpValidationError) as raised:
+        session_kwargs(params | both)
+    assert "connect_timeout is 0" in raised.value.message and "command_timeout is 0" in raised.value.message

@@ -17,6 +17,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._report import (
     same_content,
     service_uses,
     summary_lines,
+    tls_endpoints,
     urgency,
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._report_render import (
@@ -382,3 +383,46 @@ def test_the_database_cluster_state_is_judged_by_its_health_not_as_a_service_dow
     assert 'service="database_cluster"' not in "".join(
         line for line in render_prometheus(report).splitlines() if line.startswith("cms_service_")
     )
+
+
+def test_tls_endpoints_and_the_served_certificate_compared_with_the_configured_one() -> None:
+    data = pki()
+    data["certificates"]["old.cer"] = dict(cert(20), fingerprint_sha256="OL:D0")
+    data["services"]["webbridge3"]["enabled"] = False  # down: its own problem, never probed
+    reading = node("n1", pki=data, checks=passed(data), tls_host="10.9.9.9", tls_ports={"webadmin": 8443})
+    # webadmin's port from tls_ports; the disabled webbridge3 and the database cluster are not probed.
+    assert tls_endpoints(reading) == {"webadmin": ("10.9.9.9", 8443)}
+    assert tls_endpoints(node("n2", pki={"failed": True, "msg": "x"})) == {}
+
+    def served(probe: dict[str, Any]) -> dict[str, Any]:
+        return report_of([reading], tls={"n1": {"webadmin": dict(probe, endpoint="webadmin")}})
+
+    target = {"host": "10.9.9.9", "port": 8443}
+    old = served(dict(target, fingerprint_sha256="OL:D0"))
+    webadmin = old["clusters"][0]["nodes"][0]["services"][0]
+    problem = (
+        "webadmin: serves old.cer on 10.9.9.9:8443, configured n.cer; restart it (`webadmin restart` on the node) "
+        "to serve the configured certificate"
+    )
+    assert webadmin["tls_problems"] == [problem] and webadmin["healthy"] is False
+    assert webadmin["slots"][0]["tls"]["served_file"] == "old.cer" and webadmin["slots"][0]["tls"]["matches"] is False
+    assert old["summary"]["tls_problems"] == [{"node": "n1", "service": "webadmin", "problem": problem}]
+    prom = render_prometheus(old)
+    assert 'cms_service_serving_configured_certificate{node="n1",service="webadmin",endpoint="webadmin"} 0' in prom
+
+    stranger = served(dict(target, fingerprint_sha256="99:99"))
+    assert (
+        "serves a certificate that is in no file on the node (SHA-256 99:99)"
+        in (stranger["clusters"][0]["nodes"][0]["services"][0]["tls_problems"][0])
+    )
+    refused = served(dict(target, error="Connection refused"))
+    assert refused["clusters"][0]["nodes"][0]["services"][0]["tls_problems"][0].startswith(
+        "webadmin: enabled but not serving TLS on 10.9.9.9:8443 (Connection refused)"
+    )
+    good = served(dict(target, fingerprint_sha256="AA:BB"))
+    assert good["summary"]["tls_problems"] == [] and good["clusters"][0]["nodes"][0]["services"][0]["healthy"]
+    assert 'endpoint="webadmin"} 1' in render_prometheus(good)
+    # Not checked: no verdict, no metric, and the report says so.
+    off = report_of([reading])
+    assert off["tls_checked"] is False and off["clusters"][0]["nodes"][0]["services"][0]["slots"][0]["tls"] is None
+    assert "cms_service_serving_configured_certificate" not in render_prometheus(off)
