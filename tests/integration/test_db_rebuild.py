@@ -339,3 +339,20 @@ def test_a_failed_preflight_changes_nothing(
         "Rebuild cms1, cms2, cms3 (primary cms1 at 192.0.2.11)" in step(run, "cms1", "Preflight | show the plan")["msg"]
     )
     nothing_changed(since)
+
+
+def test_a_slice_of_the_cluster_is_refused_naming_the_missing_members(
+    make_lab: Callable[..., SimLab], playbook: Callable[..., Any]
+) -> None:
+    # What a sliced job (or a --limit) gives one slice of a 3-node cluster: cms1 and cms3 (hosts[0::2]).
+    lab = make_lab(lab_file={"timings": FAST})
+    since = mark(lab, *NODES3)
+    run = rebuild(playbook, lab, limit="cms1,cms3")
+    assert run.rc != 0
+    refused = step(run, "cms1", "Preflight | the play holds one whole cluster (not a slice of it, not two)")
+    assert refused["msg"].startswith("The cluster lists 192.0.2.12, which no host of this play is"), refused["msg"]
+    assert "Run the rebuild as one job per cluster, not sliced; limit to the cluster's group" in refused["msg"]
+    for n in NODES3:
+        assert set(commands(lab, n, since[n])) <= {STATUS}, commands(lab, n, since[n])
+        assert not changing_events(lab, n, since[n])
+    assert not (lab.dir / "db_cluster_rebuild").exists()

@@ -212,7 +212,7 @@ def test_a_slice_of_the_cluster_is_refused_naming_the_missing_members_before_the
 
 def test_a_play_over_two_clusters_is_refused_naming_each_cluster_s_hosts() -> None:
     hosts = healthy_cluster()
-    for h, cluster in zip(hosts, ("east", "east", "west")):
+    for h, cluster in zip(hosts, ("east", "east", "west"), strict=True):
         h["cluster"] = cluster
     result = plan(hosts)
     (msg,) = problems(result, "clusters")
