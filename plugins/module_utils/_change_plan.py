@@ -87,17 +87,20 @@ def _rebuild_commands(phase: str, node: str, plan: dict[str, Any], status: dict[
     if phase in ("remove", "remove_primary"):
         wanted_here = (phase == "remove_primary") == is_primary
         return [db_cluster_remove()] if wanted_here and status.get("state") != "disabled" else []
-    files = need["files"]
     if phase == "certs":
-        if plan["mode"] != "generate" and _certs_match(status.get("certificates") or {}, files):
-            return []
-        return [db_cluster_certs(**{k: v for k, v in files.items() if v})]
+        return []  # the role applies each node's files in the session of its initialize, join or connect
+    files = need["files"]
+    certs = (
+        []
+        if plan["mode"] != "generate" and _certs_match(status.get("certificates") or {}, files)
+        else [db_cluster_certs(**{k: v for k, v in files.items() if v})]
+    )
     if phase == "initialize":
-        return [db_cluster_initialize()] if is_primary else []
+        return [*certs, db_cluster_initialize()] if is_primary else []
     if is_primary:
         return []
     verb = db_cluster_join if need["database"] else db_cluster_connect
-    return [verb(plan["primary_address"])]
+    return [*certs, verb(plan["primary_address"])]
 
 
 def _step_seconds(phase: str, command: str, timings: dict[str, Any] | None) -> float:

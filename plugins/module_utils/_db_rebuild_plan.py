@@ -518,17 +518,44 @@ def _summary(plan: dict[str, Any], variables: dict[str, Any]) -> str:
     )
 
 
-def _check_cluster(
-    plan: dict[str, Any], variables: dict[str, Any], hosts: list[dict[str, Any]], primary: dict[str, Any]
-) -> None:
-    """Every node the statuses list is in the play; the address the others reach the primary at."""
+def whole_cluster_problems(hosts: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The play must hold exactly one cluster, all of it: never two (``cms_cluster``, where set), never a slice.
+
+    A sliced job (AWX job slicing gives each slice ``hosts[k::n]`` of the inventory) or a ``--limit`` holds only
+    part of a cluster: the statuses then list members no host of the play is.  Connect-only nodes that no status
+    lists are not seen this way; grouping every cluster (``cms_cluster``) and limiting to the group covers them.
+    """
+    problems = []
+    clusters: dict[str, list[str]] = {}
+    for h in hosts:
+        if h.get("cluster"):
+            clusters.setdefault(str(h["cluster"]), []).append(h["name"])
+    if len(clusters) > 1:
+        problems.append(
+            _problem(
+                "clusters",
+                "The play holds nodes of %d clusters (cms_cluster): %s. A rebuild takes one cluster: run it once per "
+                "cluster, limited to the cluster's group (for example -l <cluster group>), or as one job per cluster. "
+                "Nothing was changed."
+                % (len(clusters), "; ".join("%s: %s" % (c, ", ".join(names)) for c, names in sorted(clusters.items()))),
+            )
+        )
     unknown = unknown_members(hosts)
     if unknown:
-        msg = (
-            "The cluster lists %s, which no host of this play is (by its status or its cms_address). Run the rebuild "
-            "against every node of the cluster (no --limit), or set cms_address on each host. Nothing was changed."
+        problems.append(
+            _problem(
+                "members",
+                "The cluster lists %s, which no host of this play is (by its status or its cms_address): the play holds "
+                "only part of the cluster (a --limit, or a sliced job: job slicing gives each slice part of the "
+                "inventory). Run the rebuild as one job per cluster, not sliced; limit to the cluster's group, or set "
+                "cms_address on each host. Nothing was changed." % ", ".join(unknown),
+            )
         )
-        plan["problems"].append(_problem("members", msg % ", ".join(unknown)))
+    return problems
+
+
+def _check_primary_address(plan: dict[str, Any], variables: dict[str, Any], primary: dict[str, Any]) -> None:
+    """The address the others reach the primary at."""
     address, problem = primary_address(primary, variables)
     plan["primary_address"] = address
     if problem:
@@ -552,6 +579,9 @@ def plan_rebuild(request: dict[str, Any]) -> dict[str, Any]:
     plan["problems"] = [_problem("variables", p) for p in check_variables(variables)]
     if plan["problems"]:
         return plan
+    plan["problems"] = whole_cluster_problems(hosts)
+    if plan["problems"]:
+        return plan
     resume = is_resume(variables, saved)
     force = bool(_var(variables, "force")) and not resume  # one-shot: a relaunch resumes the forced run
     serial = _var(variables, "serial") or (saved["serial"] if resume else "")
@@ -562,7 +592,7 @@ def plan_rebuild(request: dict[str, Any]) -> dict[str, Any]:
         plan["problems"].append(_problem("primary", problem))
         return plan
     by_name = {h["name"]: h for h in hosts}
-    _check_cluster(plan, variables, hosts, by_name[primary])
+    _check_primary_address(plan, variables, by_name[primary])
     given_names = _var(variables, "server_cert_names")
     names = (
         list(given_names)

@@ -517,8 +517,14 @@ def _certs(node: core.Node, args: list[str], console: core.Console) -> None:
         if not node.has_file(name):
             raise core.CommandError(shapes.FILE_NOT_FOUND.format(name=name))
     # [H] The files are not checked here: the real box takes expired certificates (TN 216549 step 1).
+    certs = dict(zip(keys, args, strict=True))
+    # The box reads the files as it takes them: parse them now, in this command's time and outside lab.lock. Left to
+    # the first `status` or join check, loading the private keys (~35 ms each idle, far more on a loaded host,
+    # holding the GIL) would land inside the next transition's wait and stall every node's status reads.
+    for key, name in certs.items():
+        _parsed(node, name, "key" if key.endswith("_key") else "cert")
     with node.lab.lock:
-        _publish(node, certs=dict(zip(keys, args, strict=True)))
+        _publish(node, certs=certs)
     console.write(shapes.DB_CERTS_UPDATED + "\n")
 
 

@@ -339,3 +339,34 @@ def test_a_failed_preflight_changes_nothing(
         "Rebuild cms1, cms2, cms3 (primary cms1 at 192.0.2.11)" in step(run, "cms1", "Preflight | show the plan")["msg"]
     )
     nothing_changed(since)
+
+
+def test_a_slice_of_the_cluster_or_two_clusters_are_refused_before_anything_changes(
+    make_lab: Callable[..., SimLab], playbook: Callable[..., Any], tmp_path: Path
+) -> None:
+    lab = make_lab(lab_file={"timings": FAST})
+
+    def refused(run: Any, since: dict[str, int]) -> str:
+        assert run.rc != 0
+        msg = step(run, "cms1", "Preflight | the play holds one whole cluster (not a slice of it, not two)")["msg"]
+        for n in NODES3:
+            assert set(commands(lab, n, since[n])) <= {STATUS}, commands(lab, n, since[n])
+            assert not changing_events(lab, n, since[n])
+        assert not (lab.dir / "db_cluster_rebuild").exists()
+        return str(msg)
+
+    # What a sliced job (or a --limit) gives one slice of a 3-node cluster: cms1 and cms3 (hosts[0::2]).
+    since = mark(lab, *NODES3)
+    msg = refused(rebuild(playbook, lab, limit="cms1,cms3"), since)
+    assert msg.startswith("The cluster lists 192.0.2.12, which no host of this play is"), msg
+    assert "Run the rebuild as one job per cluster, not sliced; limit to the cluster's group" in msg
+
+    # Hosts that name two clusters (cms_cluster) in one play.
+    clusters = tmp_path / "clusters.yml"
+    clusters.write_text(
+        "all:\n  hosts:\n    cms1: {cms_cluster: east}\n    cms2: {cms_cluster: east}\n    cms3: {cms_cluster: west}\n"
+    )
+    since = mark(lab, *NODES3)
+    inventories = (str(lab.dir / "inventory.yml"), "inventory/lab", str(clusters))
+    msg = refused(rebuild(playbook, lab, inventories=inventories), since)
+    assert msg.startswith("The play holds nodes of 2 clusters (cms_cluster): east: cms1, cms2; west: cms3."), msg

@@ -200,6 +200,30 @@ def test_a_node_the_cluster_lists_that_is_not_in_the_play_is_refused() -> None:
     assert msg.startswith("The cluster lists 192.0.2.14, which no host of this play is")
 
 
+def test_a_slice_of_the_cluster_is_refused_naming_the_missing_members_before_the_primary_is_chosen() -> None:
+    # What a sliced job's second slice holds of a 3-node cluster: cms2 only (hosts[1::2]).
+    (slice_,) = [h for h in healthy_cluster() if h["name"] == "cms2"]
+    result = plan([slice_])
+    (msg,) = problems(result, "members")
+    assert msg.startswith("The cluster lists 192.0.2.11, 192.0.2.13, which no host of this play is")
+    assert "Run the rebuild as one job per cluster, not sliced; limit to the cluster's group" in msg
+    assert problems(result, "primary") == [] and result["rebuild"] is False
+
+
+def test_a_play_over_two_clusters_is_refused_naming_each_cluster_s_hosts() -> None:
+    hosts = healthy_cluster()
+    for h, cluster in zip(hosts, ("east", "east", "west"), strict=True):
+        h["cluster"] = cluster
+    result = plan(hosts)
+    (msg,) = problems(result, "clusters")
+    assert "2 clusters (cms_cluster): east: cms1, cms2; west: cms3" in msg and msg.endswith("Nothing was changed.")
+    assert result["rebuild"] is False
+    # One cluster named on every host, or on none, is one cluster.
+    for h in hosts:
+        h["cluster"] = "east"
+    assert problems(plan(hosts)) == []
+
+
 def test_a_primary_address_that_is_not_the_primary_s_is_refused() -> None:
     (msg,) = problems(plan(healthy_cluster(), primary_address="192.0.2.99"), "address")
     assert "192.0.2.99 is not an address of the primary cms1" in msg
