@@ -8,6 +8,7 @@ every host in one batch: only the cluster lock keeps a cluster's nodes taking tu
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -17,14 +18,14 @@ from typing import Any
 import yaml
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import CLUSTER_LOCK_FILE
+from tests.cmssim import x509
 from tests.cmssim.testing import SimLab
-from tests.integration.helpers.ansible_cli import REPO_ROOT, Run
-from tests.integration.helpers.service_certs import DOWN, UP, config, events_since
+from tests.integration.helpers.ansible_cli import Run
+from tests.integration.helpers.service_certs import DOWN, UP, TestCA, config, events_since, seeded_names, served
 
 CLUSTERS = {"a": ("cms1", "cms2", "cms3"), "b": ("cms4", "cms5", "cms6")}
 NODES = tuple(sorted(node for members in CLUSTERS.values() for node in members))
-# Two services keep the run short; webadmin and turn need no peer trust.
-SERVICES = [{"service": "webadmin"}, {"service": "turn"}]
+SERVICE_CERTS = "playbooks/service_certs.yml"
 LAB_FILE = {
     "nodes": len(NODES),
     "clusters": [{"name": name, "nodes": list(members)} for name, members in CLUSTERS.items()],
@@ -72,72 +73,77 @@ def overlaps(lab: SimLab, since: float) -> list[str]:
     return found
 
 
-def run_slices(playbook: Callable[..., Run], lab: SimLab, extra_vars: dict[str, Any], slices: int) -> list[Run]:
-    """playbooks/service_certs.yml as ``slices`` AWX job slices, all at the same time, each its own run."""
+def run_slices(
+    playbook: Callable[..., Run], lab: SimLab, extra_vars: dict[str, Any], slices: int
+) -> tuple[list[Run], list[dict[str, Any]]]:
+    """playbooks/service_certs.yml as ``slices`` AWX job slices, all at the same time, each its own run: the runs,
+    and every task result of every slice (a JSON line each: under host_pinned, tasks of several hosts interleave,
+    which the per-task results of the stdout callback cannot tell apart)."""
     runs: list[Run] = [Run(-1, "", "")] * slices
+    dumps = [lab.dir / f"slice{k + 1}of{slices}.jsonl" for k in range(slices)]
 
     def one(k: int) -> None:
-        inventories = (str(slice_inventory(lab, k, slices)), str(REPO_ROOT / "inventory" / "lab"))
-        runs[k] = playbook(lab, "playbooks/service_certs.yml", extra_vars=extra_vars, inventories=inventories)
+        env = {"ANSIBLE_CALLBACKS_ENABLED": "results_jsonl", "RESULTS_JSONL_PATH": str(dumps[k])}
+        inventories = (str(slice_inventory(lab, k, slices)),)
+        runs[k] = playbook(lab, SERVICE_CERTS, extra_vars=extra_vars, inventories=inventories, env=env)
 
     threads = [threading.Thread(target=one, args=(k,)) for k in range(slices)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(600)
-    return runs
+    results = [json.loads(line) for dump in dumps if dump.exists() for line in dump.read_text().splitlines()]
+    return runs, results
 
 
-def rollout_vars(suffix: str, **extra: Any) -> dict[str, Any]:
+def rollout_vars(ca: TestCA, suffix: str, **extra: Any) -> dict[str, Any]:
+    """Every node in one batch, Web Admin to the certificate ``<node>-<suffix>`` the test CA made for it."""
+    for node in NODES:
+        ca.leaf(f"{node}-{suffix}", seeded_names(node))
+    stem = f"{ca.dir}/{{{{ inventory_hostname }}}}-{suffix}"
     return {
-        "cms_csr_suffix": suffix,
-        "service_certs_services": SERVICES,
+        "service_certs_defaults": {"key_src": stem + ".key", "cert_src": stem + ".cer", "bundle_src": str(ca.bundle)},
+        "service_certs_services": [{"service": "webadmin"}],
         "service_certs_serial": "100%",
         "service_certs_summary": False,
+        "cms_output_dir": str(ca.dir.parent / "out"),
         **extra,
     }
 
 
 def test_two_slices_rolling_out_every_node_at_once_never_take_two_nodes_of_a_cluster_down_together(
-    make_lab: Callable[..., SimLab], playbook: Callable[..., Run]
+    make_lab: Callable[..., SimLab], playbook: Callable[..., Run], tmp_path: Path
 ) -> None:
     lab = make_lab(lab_file=LAB_FILE)
-    inventories = (str(lab.dir / "inventory.yml"), str(REPO_ROOT / "inventory" / "lab"))
-    t0 = time.time()
-    for suffix in ("free", "locked"):
-        csrs = playbook(
-            lab, "playbooks/generate_csrs.yml", extra_vars={"cms_csr_suffix": suffix}, inventories=inventories
-        )
-        assert csrs.rc == 0, csrs.stdout[-3000:]
-
-    print("TIMING csrs", time.time() - t0)
-    # Without the cluster lock (the lock host unset), all of a slice's hosts in one batch go down together: the
-    # overlap this test looks for is there to be seen.
+    ca = TestCA(tmp_path / "ca")
+    # Without the cluster lock (its host unset), the nodes of a batch go down together: the overlap this test looks
+    # for is there to be seen, so the check below can fail.
     since = time.time()
-    unlocked = run_slices(playbook, lab, rollout_vars("free", cms_cluster_lock_host=""), 1)
-    assert unlocked[0].rc == 0, unlocked[0].stdout[-3000:]
+    unlocked = playbook(
+        lab, SERVICE_CERTS, extra_vars=rollout_vars(ca, "r1", service_certs_hosts="a", cms_cluster_lock_host="")
+    )
+    assert unlocked.rc == 0, unlocked.stdout[-3000:]
     assert overlaps(lab, since), "the run without cluster locks shows no overlap: the check below would prove nothing"
 
-    print("TIMING unlocked", time.time() - since)
     since = time.time()
-    runs = run_slices(playbook, lab, rollout_vars("locked", service_certs_strategy="host_pinned"), 2)
+    runs, results = run_slices(playbook, lab, rollout_vars(ca, "r2", service_certs_strategy="host_pinned"), 2)
     for run in runs:
         assert run.rc == 0, run.stdout[-4000:]
-    print("TIMING slices", time.time() - since)
     assert overlaps(lab, since) == []
     for node in NODES:
-        assert config(lab, node, "webadmin")["cert"] == f"{node}-locked.cer"
-        assert config(lab, node, "turn")["cert"] == f"{node}-locked.cer"
-        assert len(outages(lab, node, since)) == len(SERVICES), node
-    # The lock was contended in each cluster (some node waited for another), and no lock is left behind.
+        assert config(lab, node, "webadmin")["cert"] == f"{node}-r2.cer"
+        assert served(lab, node, "webadmin") == x509.fingerprint(
+            x509.load_certs((ca.dir / f"{node}-r2.cer").read_bytes())[0]
+        )
+        assert len(outages(lab, node, since)) == 1, node
+    # Each cluster's lock was contended (a node waited for another), and none is left behind.
     waited = {
-        node: result.get("waited", 0)
-        for run in runs
-        for node, results in run.results.items()
-        for result in results
-        if "Cluster lock | take the lock of cluster" in result["_task"]
+        record["host"]: record["result"]["waited"]
+        for record in results
+        if "Cluster lock | take the cluster lock for this node" in record["task"]
     }
+    assert sorted(waited) == list(NODES)
     for cluster, members in CLUSTERS.items():
-        assert max(waited.get(node, 0) for node in members) > 0, (cluster, waited)
+        assert max(waited[node] for node in members) > 0, (cluster, waited)
     assert not (lab.files_dir("cms1") / CLUSTER_LOCK_FILE).exists()
     assert not (lab.files_dir("cms4") / CLUSTER_LOCK_FILE).exists()
