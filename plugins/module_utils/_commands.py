@@ -45,6 +45,9 @@ COMMAND_MAX = 4096  # one MMP command line; a longer `pki csr` (thousands of SAN
 # names with a leading dot are refused above all else, and whether a CMS store keeps them is not known.  No CMS file
 # ends in ``.lock``.
 LOCK_FILE = "cisco_cms_mmp.lock"
+# The cluster lock (the same module): kept on one node of a cluster, its lock node, for the whole cluster.
+CLUSTER_LOCK_FILE = "cisco_cms_mmp.cluster.lock"
+LOCK_FILES = (LOCK_FILE, CLUSTER_LOCK_FILE)
 INTERFACES = ("a", "b", "c", "d")  # the MMP's network interfaces [H: `ipv4 a`, `database cluster localnode a`]
 _DNS_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 _EMAIL_LOCAL_RE = re.compile(r"[A-Za-z0-9._%+-]+")
@@ -99,8 +102,9 @@ def validate_basename(name: object, what: str = "basename") -> str:
 
 
 def is_lock_file(name: str) -> bool:
-    """The node lock and its temporary files: store files that are never certificates, keys or backups."""
-    return name == LOCK_FILE or name.startswith(LOCK_FILE + ".")
+    """The node and cluster locks and their temporary files: store files that are never certificates, keys or
+    backups."""
+    return any(name == lock or name.startswith(lock + ".") for lock in LOCK_FILES)
 
 
 def validate_file_name(name: object, what: str = "file name") -> str:
@@ -130,8 +134,8 @@ def validate_file_name(name: object, what: str = "file name") -> str:
         )
     if is_lock_file(name):
         raise MmpValidationError(
-            "%s %s is the name of the node lock that cisco_cms.mmp keeps in the store; give the file another name"
-            % (what, _show(name))
+            "%s %s is the name of the %s lock that cisco_cms.mmp keeps in the store; give the file another name"
+            % (what, _show(name), "cluster" if name.startswith(CLUSTER_LOCK_FILE) else "node")
         )
     return name
 

@@ -22,6 +22,12 @@ does.  The node has nothing but its MMP and SFTP, so the lock is built from SFTP
 Expiry is an absolute UTC time written by the controller that took the lock and compared with the clock of the
 controller that reads it: controllers should keep their clocks in sync (NTP).  A run that died leaves its lock
 until then, never longer than ``MAX_TTL``.
+
+The cluster lock (``scope: cluster``) is the same lock under another name, ``cisco_cms_mmp.cluster.lock``, kept on
+one node of a cluster (its lock node) for the whole cluster: it keeps two nodes of one cluster from being changed
+at once, whether they are in one run (serial batches, a free strategy) or in two (AWX job slices, two controllers).
+So its holder is a run *and a node*: the same run taking it for another of its nodes waits like any other run.
+``wait`` polls a held lock until it is free or the time is up.
 """
 
 from __future__ import annotations
@@ -33,11 +39,13 @@ import json
 import os
 import secrets
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import LOCK_FILE
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import CLUSTER_LOCK_FILE, LOCK_FILE
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import (
     MmpCommandError,
     MmpError,
@@ -55,6 +63,10 @@ BREAK_HINT = (
     "break_lock: true on the cms_lock task (the roles' service_certs_break_lock or db_cluster_rebuild_break_lock "
     "variable)"
 )
+CLUSTER_BREAK_HINT = "break_lock: true on the cms_lock task (the service_certs role's service_certs_cluster_break_lock)"
+# A wait for a held lock polls it this often: a lock is held for a node's change (seconds to minutes), so a second
+# is lost at most, and one SFTP read per second is nothing to the lock node.
+POLL_INTERVAL = 1.0
 
 
 def utcnow() -> datetime.datetime:
@@ -90,9 +102,21 @@ class Holder:
     # The run releases it before its processes end (a role, a module's own lock): when they ended without releasing
     # it, the run was killed. A lock taken to last beyond its command (an ad-hoc cms_lock) is not tied so.
     tied_to_process: bool = False
+    # A cluster lock only: the cluster, and the node (inventory hostname) whose change holds it. A node lock has
+    # neither, and its file keeps the fields it always had.
+    cluster: str = ""
+    node: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for name in ("cluster", "node"):
+            if not data[name]:
+                del data[name]
+        return data
+
+    def held_by(self, run_id: str, node: str = "") -> bool:
+        """Held by this run (for this node, when it is a cluster lock): taking it again only refreshes it."""
+        return self.run_id == run_id and self.node == node
 
     def to_bytes(self) -> bytes:
         return (json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n").encode()
@@ -110,9 +134,10 @@ class Holder:
         return not any(_process_runs(pid) for pid in (self.pid, self.worker_pid) if pid > 0)
 
     def describe(self) -> str:
-        return "run %s (%s) of %s on %s (pid %s), since %s, until %s" % (
+        return "run %s (%s)%s of %s on %s (pid %s), since %s, until %s" % (
             self.run_id,
             self.purpose or "no purpose given",
+            " for its node %s" % self.node if self.node else "",
             self.owner,
             self.controller,
             self.pid,
@@ -137,6 +162,8 @@ class Holder:
                 expires=str(doc["expires"]),
                 worker_pid=int(doc.get("worker_pid", 0)),
                 tied_to_process=bool(doc.get("tied_to_process", False)),
+                cluster=str(doc.get("cluster", "")),
+                node=str(doc.get("node", "")),
             )
             parse_iso(holder.started)
             parse_iso(holder.expires)
@@ -158,21 +185,51 @@ class Seen:
         return self.holder.describe()
 
 
-class MmpLockHeld(MmpError):
-    """Another run holds the node's lock; nothing was changed."""
+@dataclass(frozen=True)
+class Target:
+    """Which lock: its file, what messages call it, and the node a cluster lock is taken for."""
 
-    def __init__(self, node: str, seen: Seen, break_hint: str = BREAK_HINT) -> None:
+    file: str = LOCK_FILE
+    subject: str = ""  # "cms1" for a node lock; "cluster a (its lock node 10.0.0.1)" for a cluster lock
+    node: str = ""  # the holder's node, for a cluster lock only
+    cluster: str = ""
+    break_hint: str = BREAK_HINT
+
+    @classmethod
+    def for_cluster(cls, cluster: str, node: str, lock_node: str) -> Target:
+        return cls(
+            CLUSTER_LOCK_FILE,
+            "cluster %s (its lock node %s)" % (cluster, lock_node),
+            node,
+            cluster,
+            CLUSTER_BREAK_HINT,
+        )
+
+
+def _target(session: Any, target: Target | None, break_hint: str) -> Target:
+    """The node lock of ``session``'s node unless a target is given."""
+    if target is not None:
+        return target
+    return Target(LOCK_FILE, str(session.name), break_hint=break_hint)
+
+
+class MmpLockHeld(MmpError):
+    """Another run holds the lock; nothing was changed."""
+
+    def __init__(self, node: str, seen: Seen, break_hint: str = BREAK_HINT, waited: float | None = None) -> None:
         wait = (
             "Wait for that run to end, or for the lock to expire at %s." % seen.holder.expires
             if seen.holder is not None
             else "The file does not say when it expires."
         )
+        waited_text = " (waited %d s for it: the wait option)" % round(waited) if waited else ""
         super().__init__(
-            "%s is locked by another run: %s. Nothing was changed." % (node, seen.describe()),
+            "%s is locked by another run%s: %s. Nothing was changed." % (node, waited_text, seen.describe()),
             node=node,
             hint="%s If that run is dead (killed, its controller gone), break the lock with %s." % (wait, break_hint),
         )
         self.seen = seen
+        self.break_hint = break_hint
 
     def to_fail_kwargs(self) -> dict[str, Any]:
         # The holder as data too, so that a role can show or act on it without parsing the message.
@@ -226,27 +283,27 @@ def validate(run_id: str, purpose: str | None = None, ttl: int = DEFAULT_TTL) ->
 # ------------------------------------------------------------------------------------------------------------
 # SFTP steps
 # ------------------------------------------------------------------------------------------------------------
-def _temp_name(kind: str) -> str:
-    return "%s.%s.%s" % (LOCK_FILE, secrets.token_hex(6), kind)
+def _temp_name(kind: str, file: str = LOCK_FILE) -> str:
+    return "%s.%s.%s" % (file, secrets.token_hex(6), kind)
 
 
 # Reads of a lock that other runs move aside and back at the same instant; past that, it counts as unreadable.
 READ_ATTEMPTS = 5
 
 
-def read_lock(session: Any) -> Seen | None:
-    """The node's lock as it is now, ``None`` when there is none."""
+def read_lock(session: Any, file: str = LOCK_FILE) -> Seen | None:
+    """The lock ``file`` (the node lock by default) as it is now, ``None`` when there is none."""
     for _attempt in range(READ_ATTEMPTS):
         try:
-            data = session.download(LOCK_FILE)
+            data = session.download(file)
         except MmpCommandError:
             # Never there, or gone between the look and the read; any other refusal is the node's to report.
-            if not session.exists(LOCK_FILE):
+            if not session.exists(file):
                 return None
             # There again: another run moved it aside and back (a refresh, a take-over) while this one read it.
             continue
         return Seen(data, Holder.from_bytes(data))
-    return Seen(b"", None) if session.exists(LOCK_FILE) else None
+    return Seen(b"", None) if session.exists(file) else None
 
 
 def _remove_quietly(session: Any, name: str) -> None:
@@ -255,25 +312,25 @@ def _remove_quietly(session: Any, name: str) -> None:
         session.remove(name)
 
 
-def _place(session: Any, holder: Holder, break_hint: str, replacing: Seen | None = None) -> None:
+def _place(session: Any, holder: Holder, target: Target, replacing: Seen | None = None) -> None:
     """Write the lock under a temporary name, then rename it onto the lock file: the rename fails if one exists.
 
     ``replacing``: the lock seen before, taken off the node first (``_claim``).  The new content is on the node
     before that, so the lock's name is free only between two renames; a run that takes the lock in that instant
     wins, and this one is refused as any loser is.
     """
-    temp = _temp_name("new")
+    temp = _temp_name("new", target.file)
     session.upload(temp, holder.to_bytes())
     placed = False
     try:
-        aside = _claim(session, replacing, break_hint) if replacing is not None else None
+        aside = _claim(session, replacing, target) if replacing is not None else None
         try:
-            session.rename(temp, LOCK_FILE)
+            session.rename(temp, target.file)
         except MmpCommandError:
-            seen = read_lock(session)
+            seen = read_lock(session, target.file)
             if seen is None:
                 raise
-            raise MmpLockHeld(session.name, seen, break_hint) from None
+            raise MmpLockHeld(target.subject, seen, target.break_hint) from None
         placed = True
         if aside is not None:
             _remove_quietly(session, aside)
@@ -282,32 +339,32 @@ def _place(session: Any, holder: Holder, break_hint: str, replacing: Seen | None
             _remove_quietly(session, temp)
 
 
-def _claim(session: Any, seen: Seen, break_hint: str) -> str | None:
+def _claim(session: Any, seen: Seen, target: Target) -> str | None:
     """Move the lock ``seen`` aside, and only that one: returns the name it now has, ``None`` when it was gone.
 
     Raises ``MmpLockHeld`` when another run replaced it since it was read (that lock is put back untouched).
     """
-    aside = _temp_name("old")
+    aside = _temp_name("old", target.file)
     try:
-        session.rename(LOCK_FILE, aside)
+        session.rename(target.file, aside)
     except MmpCommandError:
-        if session.exists(LOCK_FILE):
+        if session.exists(target.file):
             raise
         return None
     moved = session.download(aside)
     if moved == seen.raw:
         return aside
     try:
-        session.rename(aside, LOCK_FILE)
+        session.rename(aside, target.file)
     except MmpCommandError:
         raise MmpError(
             "%s: the lock changed hands while this run was taking it, and the other run's lock, moved aside to %s, "
-            "could not be put back because a third run took the lock meanwhile" % (session.name, aside),
-            node=session.name,
+            "could not be put back because a third run took the lock meanwhile" % (target.subject, aside),
+            node=target.subject,
             hint="Nothing else was changed. Check which runs are active before running again; remove %s over SFTP "
             "when they have ended." % aside,
         ) from None
-    raise MmpLockHeld(session.name, Seen(moved, Holder.from_bytes(moved)), break_hint)
+    raise MmpLockHeld(target.subject, Seen(moved, Holder.from_bytes(moved)), target.break_hint)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -338,8 +395,9 @@ def acquire(
     identity: dict[str, Any] | None = None,
     break_hint: str = BREAK_HINT,
     tied_to_process: bool = False,
+    target: Target | None = None,
 ) -> dict[str, Any]:
-    """Take the node's lock for ``run_id``; the same run taking it again refreshes its expiry.
+    """Take the lock for ``run_id`` (the node's own, or ``target``); the same holder taking it again refreshes it.
 
     Another run's lock refuses with ``MmpLockHeld`` unless it has expired or ``break_lock`` is set; then it is taken
     over with a warning naming that run.  Returns ``changed``, ``lock`` (the holder now, or that would be),
@@ -347,21 +405,22 @@ def acquire(
     ``None``) and ``warnings``.
     """
     validate(run_id, purpose, ttl)
+    where = _target(session, target, break_hint)
     now = now or utcnow()
     who = identity or controller_identity()
-    seen = read_lock(session)
+    seen = read_lock(session, where.file)
     started = now
     warnings: list[str] = []
     taken_over: dict[str, Any] | None = None
-    if seen is not None and seen.holder is not None and seen.holder.run_id == run_id:
+    if seen is not None and seen.holder is not None and seen.holder.held_by(run_id, where.node):
         started = parse_iso(seen.holder.started)
     elif seen is not None:
         why = _takeover_reason(seen, now, str(who["controller"]), break_lock)
         if why is None:
-            raise MmpLockHeld(session.name, seen, break_hint)
+            raise MmpLockHeld(where.subject, seen, where.break_hint)
         warnings.append(
-            "%s: took over the lock of %s: %s. If that run is still going, stop it: two runs now change this node."
-            % (session.name, seen.describe(), why)
+            "%s: took over the lock of %s: %s. If that run is still going, stop it: two runs now change this %s."
+            % (where.subject, seen.describe(), why, "cluster" if where.cluster else "node")
         )
         taken_over = seen.holder.to_dict() if seen.holder is not None else {"unreadable": True}
     mine = Holder(
@@ -374,10 +433,12 @@ def acquire(
         expires=iso(now + datetime.timedelta(seconds=ttl)),
         worker_pid=int(who.get("worker_pid", 0)),
         tied_to_process=tied_to_process,
+        cluster=where.cluster,
+        node=where.node,
     )
     refreshed = seen is not None and taken_over is None
     if not check_mode:
-        _place(session, mine, break_hint, replacing=seen)
+        _place(session, mine, where, replacing=seen)
     return {
         "changed": True,
         "lock": mine.to_dict(),
@@ -388,6 +449,49 @@ def acquire(
     }
 
 
+def acquire_waiting(
+    session: Any,
+    run_id: str,
+    purpose: str = "",
+    ttl: int = DEFAULT_TTL,
+    *,
+    wait: float = 0,
+    poll: float = POLL_INTERVAL,
+    progress: Callable[[str, float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """``acquire``, waiting up to ``wait`` seconds while another live run holds the lock.
+
+    The lock is read again every ``poll`` seconds; ``progress(message, elapsed)`` is told who holds it at each poll
+    (the module shows it once a wait is long).  The lock is free for whoever renames first: waiters are not queued.
+    When the time is up, ``MmpLockHeld`` names the holder and how long this run waited.  ``wait`` 0: one attempt.
+    Returns what ``acquire`` returns, plus ``waited`` (seconds).
+    """
+    deadline = clock() + wait
+    start = clock()
+    while True:
+        try:
+            result = acquire(session, run_id, purpose, ttl, **kwargs)
+        except MmpLockHeld as held:
+            remaining = deadline - clock()
+            if remaining <= 0:
+                if not wait:
+                    raise
+                raise MmpLockHeld(held.node or "", held.seen, held.break_hint, waited=clock() - start) from None
+            if progress is not None:
+                elapsed = clock() - start
+                progress(
+                    "%s: held by %s; waiting for it (%d s of %d s)" % (held.node, held.seen.describe(), elapsed, wait),
+                    elapsed,
+                )
+            sleep(min(poll, remaining))
+            continue
+        result["waited"] = round(clock() - start, 3)
+        return result
+
+
 def release(
     session: Any,
     run_id: str,
@@ -395,29 +499,31 @@ def release(
     break_lock: bool = False,
     check_mode: bool = False,
     break_hint: str = BREAK_HINT,
+    target: Target | None = None,
 ) -> dict[str, Any]:
-    """Remove the node's lock if ``run_id`` holds it (or any lock, with ``break_lock``).
+    """Remove the lock (the node's own, or ``target``) if ``run_id`` holds it (or any lock, with ``break_lock``).
 
     Another run's lock is left alone with a warning: a run that ends never frees a node another run is changing.
     Returns ``changed``, ``released``, ``holder`` (the lock found, or ``None``) and ``warnings``.
     """
     validate(run_id)
-    seen = read_lock(session)
+    where = _target(session, target, break_hint)
+    seen = read_lock(session, where.file)
     holder = seen.holder.to_dict() if seen is not None and seen.holder is not None else None
     result: dict[str, Any] = {"changed": False, "released": False, "holder": holder, "warnings": []}
     if seen is None:
         return result
-    ours = seen.holder is not None and seen.holder.run_id == run_id
+    ours = seen.holder is not None and seen.holder.held_by(run_id, where.node)
     if not ours and not break_lock:
         result["warnings"].append(
             "%s: the lock is held by another run (%s) and was left alone; to remove it anyway, set %s"
-            % (session.name, seen.describe(), break_hint)
+            % (where.subject, seen.describe(), where.break_hint)
         )
         return result
     if not ours:
-        result["warnings"].append("%s: broke the lock of %s (break_lock)" % (session.name, seen.describe()))
+        result["warnings"].append("%s: broke the lock of %s (break_lock)" % (where.subject, seen.describe()))
     if not check_mode:
-        aside = _claim(session, seen, break_hint)
+        aside = _claim(session, seen, where)
         if aside is None:
             return result  # gone meanwhile: released by its run, or taken by another
         session.remove(aside)
@@ -436,37 +542,95 @@ LOCK_ARGS = ArgumentSpec(
         "ttl": {"type": "int", "default": DEFAULT_TTL},
         "break_lock": {"type": "bool", "default": False},
         "tied_to_process": {"type": "bool", "default": False},
+        "scope": {"type": "str", "default": "node", "choices": ["node", "cluster"]},
+        "cluster": {"type": "str"},
+        "wait": {"type": "int", "default": 0},
     }
 )
 
 
+def validate_scope(scope: str, cluster: str | None, wait: int, node: str | None) -> None:
+    """The cluster options: a cluster lock needs the cluster's name and the node it is taken for."""
+    if not 0 <= wait <= MAX_TTL:
+        raise MmpValidationError(
+            "wait is %d: give the seconds to wait for a lock another run holds, from 0 (do not wait) to %d"
+            % (wait, MAX_TTL)
+        )
+    if scope == "node":
+        if cluster:
+            raise MmpValidationError(
+                "cluster is set (%s) but scope is node: give scope: cluster to take the cluster's lock, or leave "
+                "cluster out" % cluster
+            )
+        return
+    if not cluster or not cluster.strip():
+        raise MmpValidationError(
+            "scope: cluster needs cluster, the cluster's name (the cms_cluster inventory variable of the cluster's "
+            "group)"
+        )
+    for name, value in (("cluster", cluster), ("the node's inventory name", node or "")):
+        if len(value) > MAX_TEXT or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise MmpValidationError(
+                "%s must be one line of at most %d characters; give a shorter text" % (name, MAX_TEXT)
+            )
+    if not node:
+        raise MmpValidationError(
+            "scope: cluster needs the node the lock is taken for: run cms_lock as a task of that node's play"
+        )
+
+
 def run_lock(module: Any) -> None:
     p = module.params
+    node = getattr(module, "node_name", None)
     try:
         validate(p["run_id"], p["purpose"], p["ttl"])
+        validate_scope(p["scope"], p["cluster"], p["wait"], node)
     except MmpValidationError as exc:
         module.fail_json(**exc.to_fail_kwargs())
 
-    SessionRunner(module).execute(lambda session: _lock_or_unlock(module, session))
+    runner = SessionRunner(module)
+    if p["scope"] == "cluster":
+        target = Target.for_cluster(p["cluster"], str(node), _address(p["host"], p["port"]))
+        # Errors of the connection name the lock node, and an unreachable lock node fails this node's task: the
+        # node itself was not the one that could not be reached.
+        runner.node_name = target.subject
+        _fail = module.fail_json
+
+        def fail_json(msg: str, **kwargs: Any) -> None:
+            kwargs.pop("unreachable", None)
+            _fail(msg=msg, **kwargs)
+
+        module.fail_json = fail_json
+    else:
+        target = None
+    runner.execute(lambda session: _lock_or_unlock(module, session, target))
 
 
-def _lock_or_unlock(module: Any, session: Any) -> dict[str, Any]:
+def _address(host: str, port: int | None) -> str:
+    return "%s:%d" % (host, port) if port and port != 22 else host
+
+
+def _lock_or_unlock(module: Any, session: Any, target: Target | None) -> dict[str, Any]:
     p = module.params
     if p["state"] == "present":
-        result = acquire(
+        result = acquire_waiting(
             session,
             p["run_id"],
             p["purpose"],
             p["ttl"],
+            # Check mode writes nothing, so it has nothing to wait for: a held lock fails it at once.
+            wait=0 if module.check_mode else p["wait"],
+            progress=getattr(module, "progress", None),
             break_lock=p["break_lock"],
             tied_to_process=p["tied_to_process"],
             check_mode=module.check_mode,
+            target=target,
         )
     else:
-        result = release(session, p["run_id"], break_lock=p["break_lock"], check_mode=module.check_mode)
+        result = release(session, p["run_id"], break_lock=p["break_lock"], check_mode=module.check_mode, target=target)
     for warning in result.pop("warnings"):
         module.warn(warning)
-    result["file"] = LOCK_FILE
+    result["file"] = target.file if target is not None else LOCK_FILE
     if module._diff:
         if p["state"] == "present":
             before, after = result["previous"], result["lock"]

@@ -28,6 +28,13 @@ description:
     run known to be dead.
   - The lock file is never taken for a certificate or key by the other modules, and no module accepts its name as a
     file name.
+  - O(scope=cluster) takes the lock of a whole cluster instead, C(cisco_cms_mmp.cluster.lock), kept on one node of the
+    cluster (its lock node, given by O(host) and O(port); the roles read the C(cms_cluster_lock_host) and
+    C(cms_cluster_lock_port) variables of the cluster's group). It keeps two nodes of one cluster from being changed
+    at once, by one run or by several (AWX job slices, two controllers). Its holder is a run and a node (the task's
+    inventory host); the same run taking it for another of its nodes waits like any other run.
+  - O(wait) waits, polling every second, for a lock another live run holds, and fails with the holder when the time
+    is up. A long wait shows a progress line about every 10 seconds.
 author:
   - cisco_cms.mmp maintainers (@cisco-cms-mmp)
 extends_documentation_fragment:
@@ -74,6 +81,28 @@ options:
         ad-hoc call), which then holds until it is released, broken or expired.
     type: bool
     default: false
+  scope:
+    description:
+      - V(node) locks the node the task runs for (C(cisco_cms_mmp.lock) in its file store).
+      - V(cluster) locks the cluster O(cluster) (C(cisco_cms_mmp.cluster.lock) in the file store of its lock node,
+        O(host) and O(port), which must be given on the task), for the task's inventory host. The connection's
+        other options (user, password or key, known_hosts) are the task's own.
+    type: str
+    choices: [node, cluster]
+    default: node
+  cluster:
+    description:
+      - The cluster's name, with O(scope=cluster) (the C(cms_cluster) variable of the cluster's group). It is written
+        in the lock and shown to whoever waits for it. One line of at most 200 characters.
+    type: str
+  wait:
+    description:
+      - With O(state=present), seconds to wait for a lock that another live run holds (polled every second), from 0
+        (fail at once, the default) to 86400. When the time is up the task fails, naming the holder. The locks are
+        not queued; of several runs waiting, whichever takes the lock first after it is released gets it.
+      - Check mode never waits.
+    type: int
+    default: 0
 notes:
   - Check mode reads the lock and reports what would happen; a lock held by another run fails the task as the real
     run would. Nothing is written.
@@ -96,6 +125,16 @@ EXAMPLES = r"""
     run_id: "{{ awx_job_id | default(my_run_id) }}"
     state: absent
 
+- name: Take the cluster's lock for this node, waiting up to 10 minutes for the node of another run to finish
+  cisco_cms.mmp.cms_lock:
+    run_id: "{{ awx_job_id | default(my_run_id) }}"
+    scope: cluster
+    cluster: "{{ cms_cluster }}"
+    host: "{{ cms_cluster_lock_host }}"
+    port: "{{ cms_cluster_lock_port | default(22) }}"
+    wait: 600
+    purpose: service_certs
+
 - name: Break the lock of a run known to be dead
   cisco_cms.mmp.cms_lock:
     run_id: manual-cleanup
@@ -105,7 +144,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 file:
-  description: The lock file in the node's store.
+  description: The lock file in the node's store (the lock node's, with O(scope=cluster)).
   returned: success
   type: str
   sample: cisco_cms_mmp.lock
@@ -135,6 +174,19 @@ lock:
     expires:
       description: When the lock stops holding (UTC, ISO 8601).
       type: str
+    cluster:
+      description: The cluster, for a cluster lock (O(scope=cluster)) only.
+      type: str
+      returned: O(scope=cluster)
+    node:
+      description: The inventory host whose change holds the cluster lock, for a cluster lock only.
+      type: str
+      returned: O(scope=cluster)
+waited:
+  description: Seconds this task waited for another run's lock (O(wait)) before taking it.
+  returned: O(state=present)
+  type: float
+  sample: 12.5
 previous:
   description: The lock found on the node before, the same fields as RV(lock), or C(null).
   returned: O(state=present)

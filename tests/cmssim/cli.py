@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -83,8 +84,39 @@ def create(lab_dir: Path, raw: dict[str, Any], nodes: int | None, cms_version: s
     for name, node in lab.nodes.items():
         _write_ed25519(node.dir / "ssh_host_ed25519_key", f"root@{name}")
         lab.config["ssh_ports"][name] = int(spec_node_port(spec, name) or next(fresh))
+    lab.config["clusters"] = cluster_groups(raw.get("clusters"), names)
     lab.save_config()
     return lab
+
+
+_GROUP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def cluster_groups(given: Any, names: list[str]) -> list[dict[str, Any]]:
+    """The lab file's ``clusters``: the CMS clusters the inventory groups the nodes into (none by default).
+
+    A number N: N clusters interleaved as the benchmark's fleet is, cluster k holding nodes k, k+N, k+2N... (so that
+    a serial batch of N consecutive hosts takes one node of each).  A list: ``{name, nodes}`` per cluster.
+    """
+    if given is None or given == 0:
+        return []
+    if isinstance(given, int) and not isinstance(given, bool):
+        if not 0 < given <= len(names):
+            raise CliError(f"clusters must be between 1 and the number of nodes ({len(names)}), not {given}")
+        return [{"name": f"cluster{k + 1}", "nodes": names[k::given]} for k in range(given)]
+    if not isinstance(given, list):
+        raise CliError("clusters must be a number or a list of {name, nodes} (see tests/cmssim/README.md)")
+    clusters, seen = [], set()
+    for entry in given:
+        name, members = (entry.get("name"), entry.get("nodes")) if isinstance(entry, dict) else (None, None)
+        if not isinstance(name, str) or not _GROUP_NAME.fullmatch(name) or not isinstance(members, list):
+            raise CliError(f"each cluster needs a name (letters, digits, _) and a list of nodes, not {entry!r}")
+        for member in members:
+            if member not in names or member in seen:
+                raise CliError(f"cluster {name}: {member!r} is not a node of the lab or is in two clusters")
+            seen.add(member)
+        clusters.append({"name": name, "nodes": list(members)})
+    return clusters
 
 
 API_USER = "apiadmin"  # the REST API user, an account apart from the MMP admin (docs/dev/mmp_reference.md#rest-api)
@@ -142,7 +174,7 @@ def write_access_files(lab: core.Lab) -> None:
         if webadmin_port:
             # The REST API is served by Web Admin: reach it on the loopback port, verify the name in the certificate.
             hosts[name].update(cms_api_port=webadmin_port, cms_api_server_name=node.fqdn)
-    inventory = {
+    inventory: dict[str, Any] = {
         "all": {
             "children": {
                 "cms": {
@@ -158,10 +190,29 @@ def write_access_files(lab: core.Lab) -> None:
             }
         }
     }
+    if lab.config.get("clusters"):
+        inventory["all"]["children"]["cms"]["children"] = _cluster_children(lab.config["clusters"], ports)
     header = "# Written by `python -m tests.cmssim up`; the simulated CMS lab in this directory.\n"
     core.atomic_write(
         lab.dir / "inventory.yml", (header + yaml.safe_dump(inventory, sort_keys=False)).encode(), mode=0o600
     )
+
+
+def _cluster_children(clusters: list[dict[str, Any]], ports: dict[str, Any]) -> dict[str, Any]:
+    """One group per cluster, with what survives AWX job slicing (group variables): the cluster's name and the
+    address of its lock node, the cluster's first node (docs/awx.md#sliced-job-template-large-fleets)."""
+    return {
+        cluster["name"]: {
+            "hosts": dict.fromkeys(cluster["nodes"]),
+            "vars": {
+                "cms_cluster": cluster["name"],
+                "cms_cluster_lock_host": "127.0.0.1",
+                "cms_cluster_lock_port": int(ports[cluster["nodes"][0]]),
+            },
+        }
+        for cluster in clusters
+        if cluster["nodes"]
+    }
 
 
 def _tls_ports(node: core.Node) -> dict[str, int]:

@@ -7,11 +7,12 @@ import json
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils import _lock
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import LOCK_FILE
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import CLUSTER_LOCK_FILE, LOCK_FILE
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
 from tests.cmssim.testing import SimLab
 from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, ansible_env
@@ -243,3 +244,120 @@ def test_the_guides_playbook_locks_every_node_and_frees_it_and_stops_where_anoth
     # The always: release of the refused run leaves the holder's lock alone; the other nodes are freed.
     assert _held(lab, "cms2")["run_id"] == "awx-4711"
     assert lock_on(lab, "cms1") is None and lock_on(lab, "cms3") is None
+
+
+# ---- the cluster lock: held on the cluster's lock node, waited for -------------------------------------------------
+def cluster_lock_on(lab: SimLab, node: str) -> dict[str, Any] | None:
+    path = lab.files_dir(node) / CLUSTER_LOCK_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def cluster_lock_cmd(lab: SimLab, node: str, args: str) -> list[str]:
+    """``ansible NODE -m cms_lock`` for the lock of cluster ``a``, kept on cms1 (its lock node)."""
+    return [
+        str(BIN / "ansible"),
+        node,
+        "-i",
+        str(lab.dir / "inventory.yml"),
+        "-m",
+        "cisco_cms.mmp.cms_lock",
+        "-a",
+        f"scope=cluster cluster=a host=127.0.0.1 port={lab.port('cms1')} {args}",
+    ]
+
+
+def test_a_second_holder_of_a_cluster_lock_waits_for_the_first_then_a_third_times_out_naming_the_holder(
+    lab: SimLab,
+) -> None:
+    env = ansible_env(lab.dir)
+    first = subprocess.run(
+        cluster_lock_cmd(lab, "cms1", "run_id=run-a purpose=first"),
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert first.returncode == 0, first.stdout
+    assert cluster_lock_on(lab, "cms1") is not None and lock_on(lab, "cms1") is None  # a file of its own
+    since = mark(lab, "cms1")["cms1"]
+    second = subprocess.Popen(
+        cluster_lock_cmd(lab, "cms2", "run_id=run-b purpose=second wait=120"),
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # The second run is waiting once it has read the held lock twice (one poll a second).
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        reads = [
+            e for e in lab.events("cms1")[since:] if e["event"] == "sftp_get" and e.get("file") == CLUSTER_LOCK_FILE
+        ]
+        if len(reads) >= 2:
+            break
+        time.sleep(0.2)
+    assert second.poll() is None and (cluster_lock_on(lab, "cms1") or {}).get("node") == "cms1"
+    released = subprocess.run(
+        cluster_lock_cmd(lab, "cms1", "run_id=run-a state=absent"),
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert released.returncode == 0, released.stdout
+    out, _err = second.communicate(timeout=120)
+    assert second.returncode == 0, out
+    holder = cluster_lock_on(lab, "cms1")
+    assert holder is not None and holder["run_id"] == "run-b" and holder["node"] == "cms2" and holder["cluster"] == "a"
+    assert re.search(r"waited: [1-9]", out), out
+
+    third = subprocess.run(
+        cluster_lock_cmd(lab, "cms3", "run_id=run-c wait=2"),
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert third.returncode != 0
+    message = " ".join(third.stdout.split())
+    assert (
+        "cluster a (its lock node 127.0.0.1:%d) is locked by another run (waited 2 s for it" % lab.port("cms1")
+        in message
+    )
+    assert "run run-b (second) for its node cms2" in message and "Nothing was changed" in message
+    assert (cluster_lock_on(lab, "cms1") or {}).get("run_id") == "run-b"
+    assert leftovers(lab, "cms1") == [] and not [
+        p.name for p in lab.files_dir("cms1").iterdir() if p.name.startswith(CLUSTER_LOCK_FILE + ".")
+    ]
+
+
+def test_a_cluster_lock_task_without_the_lock_nodes_address_is_refused(lab: SimLab) -> None:
+    # Filled from the inventory, each node's own address would give every node a cluster lock of its own.
+    proc = subprocess.run(
+        [
+            str(BIN / "ansible"),
+            "cms2",
+            "-i",
+            str(lab.dir / "inventory.yml"),
+            "-m",
+            "cisco_cms.mmp.cms_lock",
+            "-a",
+            "run_id=r scope=cluster cluster=a",
+        ],
+        cwd=REPO_ROOT,
+        env=ansible_env(lab.dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "scope: cluster needs host" in " ".join(proc.stdout.split())
+    assert cluster_lock_on(lab, "cms2") is None and cluster_lock_on(lab, "cms1") is None

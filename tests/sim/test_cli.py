@@ -11,6 +11,7 @@ import paramiko
 import pytest
 import yaml
 
+from tests.cmssim.cli import CliError, cluster_groups
 from tests.cmssim.testing import SimLab, cli
 
 
@@ -28,6 +29,7 @@ def test_up_writes_inventory_known_hosts_and_client_key(lab: SimLab) -> None:
     paramiko.Ed25519Key.from_private_key_file(str(lab.dir / "id_ed25519"))
     assert stat.S_IMODE((lab.dir / "id_ed25519").stat().st_mode) == 0o600
     assert stat.S_IMODE((lab.dir / "inventory.yml").stat().st_mode) == 0o600
+    assert "children" not in inv["all"]["children"]["cms"]  # no cluster groups unless the lab file asks
 
 
 def test_status_json_lists_ports_and_state_per_node(lab: SimLab) -> None:
@@ -127,3 +129,50 @@ def test_thirty_node_lab_starts_and_every_node_answers(make_lab: Callable[..., S
     assert len(status["nodes"]) == 30
     for name in ("cms1", "cms15", "cms30"):
         assert lab.run(name, "frobnicate").startswith("ERROR")
+
+
+def test_lab_clusters_interleave_as_the_benchmark_fleet_or_follow_the_lab_file() -> None:
+    names = [f"cms{i}" for i in range(1, 7)]
+    assert cluster_groups(None, names) == []
+    assert cluster_groups(2, names) == [
+        {"name": "cluster1", "nodes": ["cms1", "cms3", "cms5"]},
+        {"name": "cluster2", "nodes": ["cms2", "cms4", "cms6"]},
+    ]
+    given = [{"name": "a", "nodes": ["cms1", "cms2", "cms3"]}]
+    assert cluster_groups(given, names) == given
+    for bad, problem in (
+        (7, "between 1 and the number of nodes"),
+        ([{"name": "a", "nodes": ["cms9"]}], "'cms9' is not a node of the lab"),
+        ([{"name": "a", "nodes": ["cms1"]}, {"name": "b", "nodes": ["cms1"]}], "is in two clusters"),
+        ([{"name": "a-b", "nodes": ["cms1"]}], "needs a name"),
+        ("two", "must be a number or a list"),
+    ):
+        with pytest.raises(CliError, match=problem):
+            cluster_groups(bad, names)
+
+
+def test_a_lab_with_clusters_writes_one_group_per_cluster_naming_its_lock_node(
+    make_lab: Callable[..., SimLab],
+) -> None:
+    lab = make_lab(lab_file={"nodes": 4, "clusters": 2})
+    inv = yaml.safe_load((lab.dir / "inventory.yml").read_text())
+    cms = inv["all"]["children"]["cms"]
+    assert sorted(cms["hosts"]) == ["cms1", "cms2", "cms3", "cms4"]  # the hosts and their variables as before
+    assert cms["children"] == {
+        "cluster1": {
+            "hosts": {"cms1": None, "cms3": None},
+            "vars": {
+                "cms_cluster": "cluster1",
+                "cms_cluster_lock_host": "127.0.0.1",
+                "cms_cluster_lock_port": lab.port("cms1"),
+            },
+        },
+        "cluster2": {
+            "hosts": {"cms2": None, "cms4": None},
+            "vars": {
+                "cms_cluster": "cluster2",
+                "cms_cluster_lock_host": "127.0.0.1",
+                "cms_cluster_lock_port": lab.port("cms2"),
+            },
+        },
+    }

@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils import _lock
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import LOCK_FILE, validate_file_name
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
+    CLUSTER_LOCK_FILE,
+    LOCK_FILE,
+    is_lock_file,
+    validate_file_name,
+)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpCommandError, MmpValidationError
 
 T0 = datetime.datetime(2026, 12, 6, 20, 0, 0, tzinfo=datetime.UTC)
@@ -310,3 +315,158 @@ def test_a_lock_meant_to_outlast_its_command_holds_after_its_process_ended() -> 
     take(store, "maintenance", who={**ME, "pid": int(dead.stdout), "worker_pid": int(dead.stdout)})
     with pytest.raises(_lock.MmpLockHeld):
         take(store, "relaunch")
+
+
+# ---- the cluster lock (scope: cluster) and waiting for a held lock ---------------------------------------------------
+def cluster(node: str) -> _lock.Target:
+    """The lock of cluster ``a`` kept on its lock node 10.0.0.1, taken for ``node``."""
+    return _lock.Target.for_cluster("a", node, "10.0.0.1")
+
+
+def test_a_cluster_lock_is_its_own_file_naming_the_cluster_and_the_node_it_is_held_for() -> None:
+    store = FakeStore()
+    take(store, "run-a")  # the lock node's own node lock is another file, untouched by the cluster lock
+    result = take(store, "run-a", target=cluster("cms2"), tied_to_process=True)
+    assert set(store.files) == {LOCK_FILE, CLUSTER_LOCK_FILE}
+    held = json.loads(store.files[CLUSTER_LOCK_FILE])
+    assert held["cluster"] == "a" and held["node"] == "cms2" and held["run_id"] == "run-a"
+    assert result["lock"] == held and "cluster" not in store.holder() and "node" not in store.holder()
+
+
+def test_the_same_run_taking_the_cluster_lock_for_another_node_is_refused_naming_the_node_that_holds_it() -> None:
+    store = FakeStore()
+    take(store, "run-a", target=cluster("cms1"))
+    with pytest.raises(_lock.MmpLockHeld) as caught:
+        take(store, "run-a", target=cluster("cms2"))
+    message = caught.value.full_message()
+    assert message.startswith("cluster a (its lock node 10.0.0.1) is locked by another run: run run-a")
+    assert "for its node cms1" in message and "Nothing was changed" in message
+    assert "service_certs_cluster_break_lock" in message
+    refreshed = take(store, "run-a", at=T0 + datetime.timedelta(minutes=1), target=cluster("cms1"))
+    assert refreshed["refreshed"] and json.loads(store.files[CLUSTER_LOCK_FILE])["node"] == "cms1"
+
+
+def test_a_cluster_lock_is_released_only_for_the_node_that_holds_it() -> None:
+    store = FakeStore()
+    take(store, "run-a", target=cluster("cms1"))
+    other = _lock.release(store, "run-a", target=cluster("cms2"))
+    assert not other["released"] and "run run-a (service_certs webadmin) for its node cms1" in other["warnings"][0]
+    assert CLUSTER_LOCK_FILE in store.files
+    assert _lock.release(store, "run-a", target=cluster("cms1"))["released"]
+    assert store.files == {}
+
+
+def test_a_dead_runs_cluster_lock_is_taken_over_as_a_node_lock_is() -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    store = FakeStore()
+    who = {**ME, "pid": int(dead.stdout), "worker_pid": int(dead.stdout)}
+    take(store, "killed", who=who, target=cluster("cms1"), tied_to_process=True)
+    result = take(store, "relaunch", target=cluster("cms3"))
+    assert result["taken_over"]["node"] == "cms1"
+    assert result["warnings"][0].startswith("cluster a (its lock node 10.0.0.1): took over the lock of run killed")
+    assert "two runs now change this cluster" in result["warnings"][0]
+
+
+class Clock:
+    """A monotonic clock that moves only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+        self.on_sleep: Callable[[float], None] | None = None
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(self.now)
+
+
+def wait_for(store: FakeStore, clock: Clock, node: str, wait: float, progress: list[Any]) -> dict[str, Any]:
+    return _lock.acquire_waiting(
+        store,
+        "run-b",
+        "service_certs",
+        600,
+        wait=wait,
+        poll=1.0,
+        progress=lambda msg, elapsed: progress.append((msg, elapsed)),
+        sleep=clock.sleep,
+        clock=clock,
+        now=T0,
+        identity=OTHER,
+        target=cluster(node),
+    )
+
+
+def test_a_wait_polls_a_held_lock_and_takes_it_once_its_holder_releases_it() -> None:
+    store, clock = FakeStore(), Clock()
+    progress: list[tuple[str, float]] = []
+    take(store, "run-a", target=cluster("cms1"))
+
+    def release_at_103(now: float) -> None:
+        if now >= 103:
+            _lock.release(store, "run-a", target=cluster("cms1"))
+
+    clock.on_sleep = release_at_103
+    result = wait_for(store, clock, "cms2", 30, progress)
+    assert result["waited"] == 3.0 and clock.slept == [1.0, 1.0, 1.0]
+    assert json.loads(store.files[CLUSTER_LOCK_FILE])["node"] == "cms2"
+    assert [elapsed for _msg, elapsed in progress] == [0.0, 1.0, 2.0]
+    assert "held by run run-a (service_certs webadmin) for its node cms1" in progress[0][0]
+    assert "waiting for it (0 s of 30 s)" in progress[0][0]
+
+
+def test_a_wait_that_runs_out_fails_naming_the_holder_and_how_long_it_waited() -> None:
+    store, clock = FakeStore(), Clock()
+    progress: list[tuple[str, float]] = []
+    take(store, "run-a", target=cluster("cms1"))
+    with pytest.raises(_lock.MmpLockHeld) as caught:
+        wait_for(store, clock, "cms2", 2.5, progress)
+    message = caught.value.full_message()
+    assert "cluster a (its lock node 10.0.0.1) is locked by another run (waited 2 s for it" in message
+    assert "run run-a (service_certs webadmin) for its node cms1" in message
+    assert clock.slept == [1.0, 1.0, 0.5]  # the last poll falls on the deadline
+    assert caught.value.to_fail_kwargs()["holder"]["node"] == "cms1"
+    assert json.loads(store.files[CLUSTER_LOCK_FILE])["node"] == "cms1"
+
+
+def test_no_wait_refuses_at_once_without_sleeping() -> None:
+    store, clock = FakeStore(), Clock()
+    progress: list[tuple[str, float]] = []
+    take(store, "run-a", target=cluster("cms1"))
+    with pytest.raises(_lock.MmpLockHeld) as caught:
+        wait_for(store, clock, "cms2", 0, progress)
+    assert clock.slept == [] and progress == [] and "waited" not in caught.value.full_message()
+
+
+@pytest.mark.parametrize(
+    ("scope", "name", "wait", "node", "problem"),
+    [
+        ("cluster", None, 0, "cms1", "scope: cluster needs cluster, the cluster's name"),
+        ("cluster", " ", 0, "cms1", "scope: cluster needs cluster"),
+        ("cluster", "a\nb", 0, "cms1", "cluster must be one line"),
+        ("cluster", "a", 0, None, "needs the node the lock is taken for"),
+        ("node", "a", 0, "cms1", "cluster is set .a. but scope is node"),
+        ("node", None, -1, "cms1", "wait is -1"),
+        ("cluster", "a", 86401, "cms1", "wait is 86401"),
+    ],
+)
+def test_bad_cluster_lock_options_are_refused_before_anything_is_sent(
+    scope: str, name: str | None, wait: int, node: str | None, problem: str
+) -> None:
+    with pytest.raises(MmpValidationError, match=problem):
+        _lock.validate_scope(scope, name, wait, node)
+
+
+def test_the_cluster_lock_file_and_its_temporary_files_are_lock_files_never_certificates() -> None:
+    for name in (CLUSTER_LOCK_FILE, CLUSTER_LOCK_FILE + ".1a2b.old"):
+        assert is_lock_file(name)
+        with pytest.raises(MmpValidationError, match="cluster lock"):
+            validate_file_name(name, "cert")
+    assert not is_lock_file("cisco_cms_mmp.cluster.cer")
