@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: cms_service_certs_entries
 short_description: The services option of cisco_cms.mmp.cms_service_certs from the service_certs role's variables
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Each entry of C(service_certs_services) over C(service_certs_defaults), with every name it must cover (the
     role's C(service_certs_names), the entry's own, the names peers dial the service by) and its TLS ports (see

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: cms_service_certs_report
 short_description: The service_certs role's report entries from one cms_service_certs call with services
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - From the result of a M(cisco_cms.mmp.cms_service_certs) call with O(cisco_cms.mmp.cms_service_certs#module:services),
     the C(service_certs_report) entries of the C(cisco_cms.mmp.service_certs) role, one per service the call worked

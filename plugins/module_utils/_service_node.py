@@ -151,7 +151,7 @@ class NodeServices:
             self.session,
             run_id,
             "cms_service_certs %s" % " ".join(e.service.name for e in self.entries),
-            LOCK_TTL,
+            self.p.get("lock_ttl") or LOCK_TTL,
             break_lock=self.p["break_lock"],
             break_hint="service_certs_break_lock: true (break_lock: true on cms_service_certs)",
             tied_to_process=True,

@@ -166,6 +166,7 @@ SERVICE_CERTS_ARGS = ArgumentSpec(
         "allow_san_shrink": {"type": "bool", "default": False},
         "run_id": {"type": "str"},
         "break_lock": {"type": "bool", "default": False},
+        "lock_ttl": {"type": "int", "default": LOCK_TTL},
         **API_SPEC,
         **GUARD_SPEC,
     },
