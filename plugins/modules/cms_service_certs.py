@@ -274,7 +274,7 @@ options:
       - V(never), the lock of O(run_id) is taken only by a call that writes, and left for the run to release.
       - V(end), released when the call ends, whatever the outcome (a role's rollout call).
       - V(if_unchanged), released only when nothing needs changing on the node (RV(in_place)) and nothing failed
-        (a role's preflight call: a node already in place holds no lock and needs no second login).
+        (a role's preflight call; a node already in place then holds no lock and needs no second login).
       - Check mode takes no lock.
     type: str
     default: never
@@ -283,7 +283,7 @@ options:
   validate_on_node:
     description:
       - With O(state=validated), V(false) leaves out what needs the files on the node (the uploads and C(pki match),
-        C(pki verify)): the call then writes nothing but the lock. The C(service_certs) role's preflight does this,
+        C(pki verify)), so the call writes nothing but the lock. The C(service_certs) role's preflight does this,
         so that nothing is written before every node is locked; its rollout uploads and runs the node's checks
         before it touches a service.
     type: bool
