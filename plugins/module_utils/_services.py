@@ -140,7 +140,7 @@ def _entry_options() -> dict[str, dict[str, Any]]:
 
 # Options of one service that a call with ``services`` takes inside each entry instead.
 PER_SERVICE_OPTIONS = (*SRC_OPTIONS, *SRC_OPTIONS.values(), "tls_port", "c2w_tls_port")
-RELEASE_LOCK_CHOICES = ["never", "end", "if_unchanged"]
+RELEASE_LOCK_CHOICES = ["never", "keep", "end", "if_unchanged"]
 
 SERVICE_CERTS_ARGS = ArgumentSpec(
     {

@@ -272,13 +272,14 @@ options:
       - With O(services) and O(run_id), when the call releases the run's lock. Any value but V(never) also makes the
         call take (or refresh) the run's lock first, before it reads anything, even when it only reads.
       - V(never), the lock of O(run_id) is taken only by a call that writes, and left for the run to release.
+      - V(keep), taken first and left for the run to release (a role's preflight before a CA change's trust step).
       - V(end), released when the call ends, whatever the outcome (a role's rollout call).
       - V(if_unchanged), released only when nothing needs changing on the node (RV(in_place)) and nothing failed
         (a role's preflight call; a node already in place then holds no lock and needs no second login).
       - Check mode takes no lock.
     type: str
     default: never
-    choices: [never, end, if_unchanged]
+    choices: [never, keep, end, if_unchanged]
     version_added: 0.2.0
   validate_on_node:
     description:
