@@ -84,7 +84,7 @@ options:
         fails when any failed, listing each.
       - A node the call guard skips (busy) keeps its other services too (C(skipped_busy)).
       - The result has one entry per service in RV(services), with the keys of a single-service result, and the
-        top-level RV(changed), RV(commands) (all of them), RV(outage_seconds) (the sum), RV(in_place) and RV(lock).
+        top-level C(changed), RV(commands) (all of them), RV(outage_seconds) (the sum), RV(in_place) and RV(lock).
         In diff mode, one diff per service.
     type: list
     elements: dict
