@@ -404,6 +404,9 @@ class NodeView:
     listing: set[str] = field(default_factory=set)
     cache: dict[str, bytes] = field(default_factory=dict)
     listed: bool = False
+    # Uploads an earlier service of a call that does not upload (validate_on_node false) would make: a later service
+    # may name the file (a key given as key_src for one service and as key for the next).
+    pending: dict[str, bytes] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -472,7 +475,7 @@ class ServiceCertificates:
     def _download(self, name: str) -> bytes | None:
         if name not in self._cache:
             if name not in self.listing:
-                return None
+                return self.view.pending.get(name)
             self._cache[name] = self.session.download(name)
         return self._cache[name]
 
@@ -554,7 +557,11 @@ class ServiceCertificates:
     # ---- the wanted material --------------------------------------------------------------------------------
     def resolve(self) -> None:
         """Read the named node files, build webbridge3's full chain, and choose the names uploads go to."""
-        missing = [f.name for f in self.files.values() if f.data is None and f.name not in self.listing]
+        missing = [
+            f.name
+            for f in self.files.values()
+            if f.data is None and f.name not in self.listing and f.name not in self.view.pending
+        ]
         if missing:
             raise MmpValidationError(
                 "%s: %s not on the node; %s was not touched. Upload them first, or give key_src/cert_src/bundle_src "
@@ -1391,6 +1398,8 @@ class ServiceCertificates:
         own_lock = None
         if writes:
             own_lock = lock() if lock is not None else self._lock()
+        if not on_node:
+            self.view.pending.update({f.name: f.content for f in self.files.values() if f.upload})
         try:
             if on_node:
                 self.upload()
