@@ -17,4 +17,9 @@ class ActionModule(CmsActionBase):
 
     module_args = _services.SERVICE_CERTS_ARGS
     runner = staticmethod(_services.run_service_certs)
-    controller_sources = (*_services.SRC_OPTIONS.values(), "api_ca_file")
+    controller_sources = (
+        *_services.SRC_OPTIONS.values(),
+        *("services[]." + option for option in _services.SRC_OPTIONS.values()),
+        "c2w_peer_chains[]",
+        "api_ca_file",
+    )

@@ -125,9 +125,32 @@ def _file_options() -> dict[str, dict[str, Any]]:
     return files
 
 
+def _entry_options() -> dict[str, dict[str, Any]]:
+    """The suboptions of one ``services`` entry: the per-service options (``tls_check`` and ``names`` fall back to
+    the top-level ones)."""
+    return {
+        "service": {"type": "str", "required": True, "choices": sorted(SERVICES)},
+        **_file_options(),
+        "names": {"type": "list", "elements": "str", "default": []},
+        "tls_check": {"type": "bool"},
+        "tls_port": {"type": "int"},
+        "c2w_tls_port": {"type": "int"},
+    }
+
+
+# Options of one service that a call with ``services`` takes inside each entry instead.
+PER_SERVICE_OPTIONS = (*SRC_OPTIONS, *SRC_OPTIONS.values(), "tls_port", "c2w_tls_port")
+RELEASE_LOCK_CHOICES = ["never", "keep", "end", "if_unchanged"]
+
 SERVICE_CERTS_ARGS = ArgumentSpec(
     {
-        "service": {"type": "str", "required": True, "choices": sorted(SERVICES)},
+        "service": {"type": "str", "choices": sorted(SERVICES)},
+        "services": {
+            "type": "list",
+            "elements": "dict",
+            "options": _entry_options(),
+            "required_one_of": [("key", "key_src"), ("cert", "cert_src")],
+        },
         "state": {"type": "str", "default": "present", "choices": ["present", "validated"]},
         **_file_options(),
         "names": {"type": "list", "elements": "str", "default": []},
@@ -135,16 +158,22 @@ SERVICE_CERTS_ARGS = ArgumentSpec(
         "tls_host": {"type": "str"},
         "tls_port": {"type": "int"},
         "c2w_tls_port": {"type": "int"},
+        "validate_on_node": {"type": "bool", "default": True},
+        "release_lock": {"type": "str", "default": "never", "choices": RELEASE_LOCK_CHOICES},
+        "c2w_peer_chains": {"type": "list", "elements": "path", "default": []},
         "tls_timeout": {"type": "int", "default": 30},
         "reconnect_timeout": {"type": "int", "default": 300},
         "allow_san_shrink": {"type": "bool", "default": False},
         "run_id": {"type": "str"},
         "break_lock": {"type": "bool", "default": False},
+        "lock_ttl": {"type": "int", "default": LOCK_TTL},
         **API_SPEC,
         **GUARD_SPEC,
     },
     # c2w_key/c2w_key_src go with c2w_cert/c2w_cert_src in any of the four pairings: request_files checks that.
-    required_one_of=[("key", "key_src"), ("cert", "cert_src")],
+    # key/key_src and cert/cert_src are required with ``service`` (check_request), inside each entry of ``services``.
+    required_one_of=[("service", "services")],
+    mutually_exclusive=[("service", "services"), *(("services", option) for option in PER_SERVICE_OPTIONS)],
 )
 
 
@@ -367,6 +396,19 @@ def _summary(material: Material | None) -> dict[str, Any] | None:
     return summary
 
 
+@dataclass
+class NodeView:
+    """The node's file store as one call knows it: the names listed (``None``: not listed yet) and the contents
+    downloaded or uploaded."""
+
+    listing: set[str] = field(default_factory=set)
+    cache: dict[str, bytes] = field(default_factory=dict)
+    listed: bool = False
+    # Uploads an earlier service of a call that does not upload (validate_on_node false) would make: a later service
+    # may name the file (a key given as key_src for one service and as key for the next).
+    pending: dict[str, bytes] = field(default_factory=dict)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The verb set
 # ---------------------------------------------------------------------------------------------------------------
@@ -375,9 +417,18 @@ class ServiceCertificates:
 
     runner: SessionRunner
 
-    def __init__(self, module: Any, session: Any, service: Service, files: dict[str, NodeFile]) -> None:
+    def __init__(
+        self,
+        module: Any,
+        session: Any,
+        service: Service,
+        files: dict[str, NodeFile],
+        params: dict[str, Any] | None = None,
+        view: NodeView | None = None,
+    ) -> None:
         self.module = module
-        self.p = module.params
+        # One entry of ``services`` brings its own options over the call's (see _service_node).
+        self.p = params if params is not None else module.params
         self.session = session
         self.service = service
         self.files = files
@@ -386,8 +437,12 @@ class ServiceCertificates:
         self.major: int | None = None
         self.status: dict[str, Any] = {}
         self.in_use: dict[str, list[str]] = {}
-        self.listing: set[str] = set()
-        self._cache: dict[str, bytes] = {}
+        # The node's file store as read once per call: shared by the services of one call, so a file is listed and
+        # downloaded once, and an upload of one service is seen by the next.
+        self.view = view if view is not None else NodeView()
+        self.listing: set[str] = self.view.listing
+        self._cache: dict[str, bytes] = self.view.cache
+        self.in_place = False  # state=present would upload nothing and run no command (set by plan)
         self.current: dict[str, Material | None] = {}
         self.desired: dict[str, Material] = {}
         self.trust: NodeFile | None = None
@@ -420,7 +475,7 @@ class ServiceCertificates:
     def _download(self, name: str) -> bytes | None:
         if name not in self._cache:
             if name not in self.listing:
-                return None
+                return self.view.pending.get(name)
             self._cache[name] = self.session.download(name)
         return self._cache[name]
 
@@ -428,6 +483,10 @@ class ServiceCertificates:
         # turn prints its password in clear [H]: its output never reaches an error message.
         output = self.session.run(service_status(self.name), sensitive=bool(self.service.secret_labels))
         return parse_service_status(self.name, output)
+
+    def status_now(self) -> dict[str, Any]:
+        """The service's status read again (what a later service of the same call must see)."""
+        return self._read_status()
 
     def _configured(self, status: dict[str, Any]) -> dict[str, dict[str, str | None]]:
         return {part.name: part.files(status) for part in self.service.parts}
@@ -438,8 +497,9 @@ class ServiceCertificates:
         state = status.get("state")
         return not (isinstance(state, str) and "not running" in state.lower())
 
-    def read_state(self) -> None:
-        usage = read_usage(self.session)
+    def read_state(self, usage: dict[str, Any] | None = None) -> None:
+        """Read the service's state; ``usage``: the node's ``read_usage`` when the caller read it already."""
+        usage = usage if usage is not None else read_usage(self.session)
         statuses = usage["services"]
         # A 3.x node knows the webbridge3 word (configured or not); 2.x answers it with "unknown command".
         self.major = usage["major"]
@@ -464,7 +524,9 @@ class ServiceCertificates:
             raise MmpCommandError("%s: the node did not show the status of %s" % (self.node, self.name))
         self.status = statuses[self.name]
         self.in_use = usage["files"]
-        self.listing = set(self.session.listdir())
+        if not self.view.listed:
+            self.listing.update(self.session.listdir())
+            self.view.listed = True
         if trust is not None:
             self.current_trust = self.status.get(trust.field)
         for part, names in self._configured(self.status).items():
@@ -495,7 +557,11 @@ class ServiceCertificates:
     # ---- the wanted material --------------------------------------------------------------------------------
     def resolve(self) -> None:
         """Read the named node files, build webbridge3's full chain, and choose the names uploads go to."""
-        missing = [f.name for f in self.files.values() if f.data is None and f.name not in self.listing]
+        missing = [
+            f.name
+            for f in self.files.values()
+            if f.data is None and f.name not in self.listing and f.name not in self.view.pending
+        ]
         if missing:
             raise MmpValidationError(
                 "%s: %s not on the node; %s was not touched. Upload them first, or give key_src/cert_src/bundle_src "
@@ -798,6 +864,7 @@ class ServiceCertificates:
             self.commands = [self._start_command()]
         elif self.reload:
             self.commands = reload_sequence(self.name)
+        self.in_place = not self.commands and not any(f.upload for f in self.files.values())
 
     def _change_reason(self) -> str:
         parts = [("" if p == MAIN else p + " ") + "certificate" for p in self.changed_parts]
@@ -869,8 +936,8 @@ class ServiceCertificates:
                     )
                 )
             return
-        if self.p["state"] == "present":
-            self._reload_if_stale(served, wanted, endpoint)
+        # Also in a preflight (state=validated): whether the node is already in place includes what it serves.
+        self._reload_if_stale(served, wanted, endpoint)
 
     def _reload_if_stale(self, served: dict[str, Any], wanted: Material, endpoint: tuple[str, int]) -> None:
         """Without a change of files: a service that does not serve what it is configured with gets a reload when
@@ -1270,6 +1337,7 @@ class ServiceCertificates:
             "notes": self.notes,
             "reasons": self.reasons if self.commands else [],
             "service_state": self.final,
+            "in_place": self.in_place,
         }
         if self.p["state"] == "validated":
             result["changed"] = any(u["uploaded"] or self.module.check_mode for u in self.uploads)
@@ -1308,8 +1376,10 @@ class ServiceCertificates:
         return {"before": before, "after": after}
 
     # ---- the whole call -----------------------------------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
-        self.read_state()
+    def run(self, usage: dict[str, Any] | None = None, lock: Any = None) -> dict[str, Any]:
+        """The whole change of this service. ``usage``: the node's ``read_usage`` already read; ``lock``: a callable
+        that takes the node's lock for a call handling several services (it owns the lock, not this service)."""
+        self.read_state(usage)
         self.resolve()
         self.validate()
         self.plan()
@@ -1318,13 +1388,22 @@ class ServiceCertificates:
             self.notes.append("%s: %s" % (self.node, self.guard.reason if self.guard else "left for a later run"))
             self.commands = []
             return self.dump()
+        # The preflight of the role validates without the node's own checks (validate_on_node false): it writes
+        # nothing before every node is locked; the rollout uploads and asks the node before it touches the service.
+        on_node = self.p["state"] == "present" or self.p.get("validate_on_node", True)
         # A run that writes to the node holds the node's lock while it does (docs/concurrency.md); one that only
         # reads takes none, so a no-op re-run costs no extra round trips.
-        writes = not self.module.check_mode and bool(self.commands or any(f.upload for f in self.files.values()))
-        own_lock = self._lock() if writes else None
+        uploads = on_node and any(f.upload for f in self.files.values())
+        writes = not self.module.check_mode and bool(self.commands or uploads)
+        own_lock = None
+        if writes:
+            own_lock = lock() if lock is not None else self._lock()
+        if not on_node:
+            self.view.pending.update({f.name: f.content for f in self.files.values() if f.upload})
         try:
-            self.upload()
-            self.node_checks()
+            if on_node:
+                self.upload()
+                self.node_checks()
             if self.module.check_mode or self.p["state"] == "validated" or not self.commands:
                 self._record_final(self.status, self.tls.get("before"), self.desired.get(self.primary))
                 return self.dump()
@@ -1415,20 +1494,33 @@ def _progress(module: Any) -> Any:
     return getattr(module, "progress", None) or module.log
 
 
+def check_ports(params: dict[str, Any], where: str = "") -> None:
+    for name in params.get("names") or []:
+        validate_san_entry(name, "names")
+    for option in ("tls_port", "c2w_tls_port"):
+        value = params.get(option)
+        if value is not None and not 0 < value < 65536:
+            raise MmpValidationError(
+                "%s%s must be a TCP port from 1 to 65535 (got %d); leave it out to use the port the service's status "
+                "shows" % (where, option, value)
+            )
+
+
 def run_service_certs(module: Any) -> None:
     require_libraries(module, cryptography=True)
     try:
-        service = get_service(module.params["service"])
-        files = request_files(module.params, service)
-        for name in module.params.get("names") or []:
-            validate_san_entry(name, "names")
-        for option in ("tls_port", "c2w_tls_port"):
-            value = module.params.get(option)
-            if value is not None and not 0 < value < 65536:
-                raise MmpValidationError(
-                    "%s must be a TCP port from 1 to 65535 (got %d); leave it out to use the port the service's status "
-                    "shows" % (option, value)
-                )
+        if module.params.get("services") is not None:
+            for index, entry in enumerate(module.params["services"], 1):
+                check_ports(entry, "services entry %d: " % index)
+        else:
+            for pair in (("key", "key_src"), ("cert", "cert_src")):
+                if all(module.params.get(option) is None for option in pair):
+                    raise MmpValidationError("one of the following is required: %s" % ", ".join(pair))
+        if module.params.get("release_lock") != "never" and module.params.get("services") is None:
+            raise MmpValidationError("release_lock goes with services (the call's lock for several services)")
+        if module.params.get("c2w_peer_chains") and module.params.get("services") is None:
+            raise MmpValidationError("c2w_peer_chains goes with services (the preflight of a node)")
+        check_ports(module.params)
         if module.params["tls_timeout"] <= 0:
             raise MmpValidationError(
                 "tls_timeout must be a number of seconds above 0 (got %d): how long the service may take to answer TLS "
@@ -1440,6 +1532,17 @@ def run_service_certs(module: Any) -> None:
                 "trying to reach the node again; the default, 300, outlasts a node reboot"
                 % module.params["reconnect_timeout"]
             )
+    except MmpError as exc:
+        module.fail_json(**exc.to_fail_kwargs())
+    if module.params.get("services") is not None:
+        # Several services on one session: the node driver (imported here, it builds on this module).
+        from ansible_collections.cisco_cms.mmp.plugins.module_utils._service_node import run_node_services
+
+        run_node_services(module, request_files)
+        return
+    try:
+        service = get_service(module.params["service"])
+        files = request_files(module.params, service)
     except MmpError as exc:
         module.fail_json(**exc.to_fail_kwargs())
     runner = SessionRunner(module)

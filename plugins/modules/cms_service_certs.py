@@ -69,9 +69,82 @@ options:
     description:
       - The service. V(webbridge3) exists on CMS 3.x only; V(webbridge) and V(xmpp) on CMS 2.x only. The module
         finds the node's release itself and refuses a service the node does not have.
+      - Exactly one of O(service) and O(services) is required.
     type: str
-    required: true
     choices: [callbridge, turn, webadmin, webbridge, webbridge3, xmpp]
+  services:
+    description:
+      - Several services of the node in one call, on one SSH session, in the order given; each entry takes the
+        per-service options below (the others, O(state), O(run_id), the TLS and call guard options, are the call's).
+        Instead of O(service) and the per-service options at the top level.
+      - The node's state is read once for all of them (what a change makes stale is read again before the next
+        service), each file is listed, downloaded or uploaded once, and the node's lock is taken once.
+      - With O(state=present) the first failure (after its rollback) ends the call; the services after it are not
+        reached (C(reached=false) in RV(services)). With O(state=validated) every service is checked and the call
+        fails when any failed, listing each.
+      - A node the call guard skips (busy) keeps its other services too (C(skipped_busy)).
+      - The result has one entry per service in RV(services), with the keys of a single-service result, and the
+        top-level C(changed), RV(commands) (all of them), RV(outage_seconds) (the sum), RV(in_place) and RV(lock).
+        In diff mode, one diff per service.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      service:
+        description: The service (see O(service)); each once.
+        type: str
+        required: true
+        choices: [callbridge, turn, webadmin, webbridge, webbridge3, xmpp]
+      key:
+        description: See O(key). One of O(services[].key) and O(services[].key_src) is required.
+        type: str
+      key_src:
+        description: See O(key_src).
+        type: path
+      cert:
+        description: See O(cert). One of O(services[].cert) and O(services[].cert_src) is required.
+        type: str
+      cert_src:
+        description: See O(cert_src).
+        type: path
+      bundle:
+        description: See O(bundle).
+        type: str
+      bundle_src:
+        description: See O(bundle_src).
+        type: path
+      c2w_key:
+        description: See O(c2w_key).
+        type: str
+      c2w_key_src:
+        description: See O(c2w_key_src).
+        type: path
+      c2w_cert:
+        description: See O(c2w_cert).
+        type: str
+      c2w_cert_src:
+        description: See O(c2w_cert_src).
+        type: path
+      c2w_trust:
+        description: See O(c2w_trust).
+        type: str
+      c2w_trust_src:
+        description: See O(c2w_trust_src).
+        type: path
+      names:
+        description: Names this service's certificate must cover, besides the call's O(names).
+        type: list
+        elements: str
+        default: []
+      tls_check:
+        description: See O(tls_check); unset, the call's.
+        type: bool
+      tls_port:
+        description: See O(tls_port).
+        type: int
+      c2w_tls_port:
+        description: See O(c2w_tls_port).
+        type: int
   state:
     description:
       - V(present) applies the material to the service.
@@ -140,6 +213,7 @@ options:
     type: path
   names:
     description:
+      - With O(services), names every service's certificate must cover (added to each entry's own).
       - Names the certificate must cover in its SAN (DNS names, a wildcard covering one label, IP addresses), for
         example the node FQDN, the cluster FQDN, the web bridge join URL host or the XMPP domain.
     type: list
@@ -193,6 +267,46 @@ options:
       - With a O(run_id) (the C(service_certs) role passes its own), the lock of that run is taken or refreshed and
         left for the run to release. Without one, the call takes a lock of its own and releases it when it ends.
     type: str
+  release_lock:
+    description:
+      - With O(services) and O(run_id), when the call releases the run's lock. Any value but V(never) also makes the
+        call take (or refresh) the run's lock first, before it reads anything, even when it only reads.
+      - V(never), the lock of O(run_id) is taken only by a call that writes, and left for the run to release.
+      - V(keep), taken first and left for the run to release (a role's preflight before a CA change's trust step).
+      - V(end), released when the call ends, whatever the outcome (a role's rollout call).
+      - V(if_unchanged), released only when nothing needs changing on the node (RV(in_place)) and nothing failed
+        (a role's preflight call; a node already in place then holds no lock and needs no second login).
+      - Check mode takes no lock.
+    type: str
+    default: never
+    choices: [never, keep, end, if_unchanged]
+    version_added: 0.2.0
+  validate_on_node:
+    description:
+      - With O(state=validated), V(false) leaves out what needs the files on the node (the uploads and C(pki match),
+        C(pki verify)), so the call writes nothing but the lock. The C(service_certs) role's preflight does this,
+        so that nothing is written before every node is locked; its rollout uploads and runs the node's checks
+        before it touches a service.
+    type: bool
+    default: true
+    version_added: 0.2.0
+  c2w_peer_chains:
+    description:
+      - With O(services), controller files of the new Web Bridge 3 C2W certificate chains of the nodes (this one's
+        and its peers'). The call fails, before anything is uploaded or changed, when this node's Call Bridge C2W
+        trust store is set and holds no certificate of one of them (once a web bridge presents such a certificate,
+        this Call Bridge drops its C2W link). Files of the same content are checked once. A store that is not set
+        (or a CMS 2.x node) checks nothing.
+      - Looked up like O(key_src).
+    type: list
+    elements: path
+    default: []
+    version_added: 0.2.0
+  lock_ttl:
+    description: With O(services), seconds the lock the call takes lasts when its run dies without releasing it.
+    type: int
+    default: 3600
+    version_added: 0.2.0
   break_lock:
     description:
       - Take the node's lock even though another run holds it. Only for a lock left by a run known to be dead;
@@ -238,6 +352,29 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+services:
+  description:
+    - With O(services), one result per entry, in order, with the keys of a single-service result (RV(before),
+      RV(after), RV(parts), RV(commands), RV(outage_seconds), RV(reasons), RV(service_state), RV(call_guard),
+      RV(c2w_trust), RV(notes), RV(rolled_back) ...), plus C(failed) and C(msg) for the one that failed,
+      C(reached=false) for one the call did not get to, C(skipped_busy) for one left because the call guard skipped
+      the node.
+  returned: when O(services) is given
+  type: list
+  elements: dict
+in_place:
+  description: Whether O(state=present) would upload nothing and run no command (for O(services), on every service).
+  returned: success
+  type: bool
+lock:
+  description: With O(services), the lock of the call, C(run_id), C(taken) (held during the call) and C(released).
+  returned: when O(services) is given
+  type: dict
+c2w_peer_check:
+  description: With O(c2w_peer_chains), the C2W trust C(bundle) checked, what it C(trusted), and the chains it does
+    not trust (C(untrusted)).
+  returned: when O(c2w_peer_chains) is given and the store is set
+  type: dict
 commands:
   description: The MMP commands that change the service, run (or, in check mode, planned), rollback included.
   returned: always

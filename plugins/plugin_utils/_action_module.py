@@ -147,7 +147,8 @@ class CmsActionBase(ActionBase):
     # - Options naming a file to read and upload (controller_sources): looked up as ansible.builtin.copy looks up its
     #   src (the role's files/ and the role, the playbook's files/ and the playbook's directory), so a role can ship
     #   its files; a path found nowhere stays as given and the module names it in its error. A suboption is named
-    #   with a dot (``check_certs.server_key_src``).
+    #   with a dot (``check_certs.server_key_src``), one of every entry of a list of dicts with ``[]``
+    #   (``services[].key_src``), and an option that is a list of paths ends in ``[]`` (``c2w_peer_chains[]``).
     controller_paths: ClassVar[tuple[str, ...]] = ("dest",)
     controller_sources: ClassVar[tuple[str, ...]] = ()
 
@@ -210,18 +211,36 @@ class CmsActionBase(ActionBase):
                     )
         return None
 
+    def _find_sources(self, option: str) -> None:
+        """Look up one ``controller_sources`` option in the task's arguments (see there for the syntax)."""
+        parent, _dot, name = option.rpartition(".")
+        if parent.endswith("[]"):
+            entries = self._task.args.get(parent[:-2])
+            holders = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+        else:
+            holder = self._task.args.get(parent) if parent else self._task.args
+            holders = [holder] if isinstance(holder, dict) else []
+        for holder in holders:
+            many = name.endswith("[]")
+            key = name[:-2] if many else name
+            value = holder.get(key)
+            values = value if many and isinstance(value, list) else [value]
+            found = []
+            for item in values:
+                if isinstance(item, str) and item:
+                    with contextlib.suppress(AnsibleError):
+                        item = self._find_needle("files", item)
+                found.append(item)
+            if value is not None:
+                holder[key] = found if many and isinstance(value, list) else found[0]
+
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         self._task_vars_hostname = task_vars.get("inventory_hostname")
         result = super().run(tmp, task_vars)
         del tmp
         for option in self.controller_sources:
-            parent, _dot, name = option.rpartition(".")
-            holder = self._task.args.get(parent) if parent else self._task.args
-            value = holder.get(name) if isinstance(holder, dict) else None
-            if isinstance(value, str) and value:
-                with contextlib.suppress(AnsibleError):
-                    holder[name] = self._find_needle("files", value)
+            self._find_sources(option)
         args = dict(self.connection_args(task_vars))
         args.update({k: v for k, v in self._task.args.items() if v is not None})
         refused = self._resolve_controller_paths(args)

@@ -117,7 +117,12 @@ def test_the_rollout_swaps_cms1_at_once_waits_for_the_legs_on_cms2_to_end_then_s
     assert first_ts(lab, "cms2", start, restarted) > legs_ended
     assert dropped(lab, start) == []
 
-    guard = next(r for r in run.results["cms2"] if r["_task"].endswith("run cms_service_certs for callbridge"))
+    call = next(
+        r
+        for r in run.results["cms2"]
+        if r["_task"].endswith("apply the new certificate of every service of this node (one call)")
+    )
+    guard = next(s for s in call["services"] if s["service"] == "callbridge")
     assert guard["call_guard"]["decision"] == "proceed" and guard["call_guard"]["waited_s"] > 0
     assert (guard["call_guard"]["legs_at_decision"], guard["call_guard"]["legs_dropped"]) == (0, 0)
     lines = next(

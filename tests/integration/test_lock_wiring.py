@@ -8,13 +8,24 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils import _lock
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import LOCK_FILE
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import SERVICES, TLS_SERVICES
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
+    LOCK_FILE,
+    db_cluster_status,
+    service_status,
+    tls_status,
+)
 from tests.cmssim.testing import SimLab
 from tests.integration.conftest import Run
 from tests.integration.test_db_cluster import FAST, changing_events, mark
 from tests.integration.test_db_rebuild import NODES3, assert_healthy_on, plan_of, rebuild
 from tests.integration.test_lock import lock_on, session
 from tests.integration.test_service_rollout import NODES, demo, task  # noqa: F401 - demo is a fixture
+
+# The role's preflight takes the run's lock in its one cms_service_certs call per node, before it reads anything.
+PREFLIGHT_CALL = "Preflight | lock this node and validate every service (one call, services untouched)"
+# What that call reads (status of every service, of the database cluster, of the TLS trust stores): no change.
+READS = {service_status(n) for n in SERVICES} | {tls_status(n) for n in TLS_SERVICES} | {db_cluster_status()}
 
 
 def test_a_second_rebuild_started_during_the_first_is_refused_and_the_first_completes(
@@ -58,10 +69,15 @@ def test_a_rollout_on_a_node_another_run_holds_stops_every_node_and_frees_the_ot
     since = mark(lab, *NODES)
     run = demo(lab, "service_certs")
     assert run.rc != 0
-    refused = task(run, "cms2", "Lock | take this node's lock")
+    refused = task(run, "cms2", PREFLIGHT_CALL)
     assert refused["failed"] and refused["holder"]["run_id"] == "awx-4711"
+    # The other nodes' preflight took their lock and read their state in the same call, and wrote nothing else.
     for node in NODES:
-        writes = [e for e in changing_events(lab, node, since[node]) if LOCK_FILE not in str(e)]
+        writes = [
+            e
+            for e in changing_events(lab, node, since[node])
+            if LOCK_FILE not in str(e) and e.get("command") not in READS
+        ]
         assert writes == [], (node, writes)
     holder = lock_on(lab, "cms2")
     assert holder is not None and holder["run_id"] == "awx-4711"
@@ -69,7 +85,7 @@ def test_a_rollout_on_a_node_another_run_holds_stops_every_node_and_frees_the_ot
 
     again = demo(lab, "service_certs", extra_vars={"service_certs_break_lock": True})
     assert again.rc == 0, again.stdout[-4000:]
-    taken = [r for r in again.results["cms2"] if r["_task"].endswith("Lock | take this node's lock")]
+    taken = [r for r in again.results["cms2"] if r["_task"].endswith(PREFLIGHT_CALL)]
     warnings = [w for r in taken for w in r.get("warnings", [])]
     assert any("took over the lock of run awx-4711" in w for w in warnings), warnings
     assert all(lock_on(lab, n) is None for n in NODES)

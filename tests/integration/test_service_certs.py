@@ -42,6 +42,7 @@ from tests.integration.helpers.service_certs import (
     service_commands_since,
     snapshot,
 )
+from tests.integration.test_lock import lock_on
 
 
 @pytest.fixture
@@ -935,3 +936,125 @@ def test_openssl_s_client_sees_the_new_certificate_after_the_module_ran(
     )
     assert "Verify return code: 0 (ok)" in proc.stdout
     assert x509.fingerprint(x509.load_certs(proc.stdout.encode())[0]) == leaf.fingerprint
+
+
+# ---- several services in one call (option services) ---------------------------------------------------------------
+def _entries(lab: SimLab, leaf: Any, ca: TestCA, services: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "service": service,
+            "key_src": str(leaf.key),
+            "cert_src": str(leaf.cert),
+            "bundle_src": str(ca.bundle),
+            "names": ["join.lab.cms.example"] if service == "webbridge3" else [],
+            "tls_port": port(lab, "cms1", service),
+        }
+        for service in services
+    ]
+
+
+def test_services_in_one_call_change_each_on_one_login_and_a_rerun_is_in_place_with_the_lock_released(
+    lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
+) -> None:
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
+    services = ("webadmin", "callbridge", "webbridge3", "turn")
+    args = {"services": _entries(lab, leaf, ca, services), "names": [fqdn("cms1")], "run_id": "run-42"}
+    start = time.time()
+    first = playbook(lab, play([{**args, "release_lock": "end"}]))
+    result = ok(first, "cms1", "t0")
+    assert [r["service"] for r in result["services"]] == list(services)
+    assert all(r["changed"] for r in result["services"]) and result["changed"] is True
+    assert result["services"][0]["commands"] == [
+        "webadmin disable",
+        "webadmin certs cms1-2027.key cms1-2027.cer ca-bundle-test.cer",
+        "webadmin enable",
+    ]
+    assert result["commands"] == [c for r in result["services"] for c in r["commands"]]
+    assert result["outage_seconds"] == pytest.approx(sum(r["outage_seconds"] for r in result["services"]), abs=0.01)
+    for endpoint in services:
+        assert served(lab, "cms1", endpoint) == leaf.fingerprint
+    # One SSH login for the whole call; the shared files were uploaded once, each service's swap after its checks.
+    assert len(events_since(lab, "cms1", start, "connection_opened")) == 1
+    puts = [e["file"] for e in events_since(lab, "cms1", start, "sftp_put") if "lock" not in e["file"]]
+    assert len(puts) == len(set(puts)), puts
+    assert result["lock"] == {"run_id": "run-42", "taken": True, "released": True}
+    assert lock_on(lab, "cms1") is None
+
+    # The preflight of a node in place: validated, the run's lock taken and released because nothing is to change.
+    again = time.time()
+    second = playbook(
+        lab, play([{**args, "state": "validated", "release_lock": "if_unchanged", "validate_on_node": False}])
+    )
+    result = ok(second, "cms1", "t0")
+    assert result["in_place"] is True and result["changed"] is False
+    assert all(r["in_place"] for r in result["services"])
+    assert result["lock"]["released"] is True and lock_on(lab, "cms1") is None
+    assert len(events_since(lab, "cms1", again, "connection_opened")) == 1
+    assert service_commands_since(lab, "cms1", again) == []
+    locks = [e for e in events_since(lab, "cms1", again, "sftp_put") if "lock" in e["file"]]
+    assert locks, "the preflight did not take the run's lock"
+
+
+def test_a_preflight_of_several_services_reports_every_failure_and_keeps_the_lock_when_a_change_is_due(
+    lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
+) -> None:
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
+    entries = _entries(lab, leaf, ca, ("webadmin", "turn", "callbridge"))
+    entries[0]["names"] = ["elsewhere.example.com"]  # not in the SAN
+    entries[1]["names"] = ["other.example.com"]
+    start = time.time()
+    run = playbook(
+        lab,
+        play([{"services": entries, "state": "validated", "run_id": "run-7", "release_lock": "if_unchanged"}]),
+    )
+    result = failed(run, "cms1", "t0")
+    assert "2 services failed their checks" in result["msg"]
+    webadmin, turn, callbridge = result["services"]
+    assert webadmin["failed"] and "elsewhere.example.com" in webadmin["msg"]
+    assert turn["failed"] and "other.example.com" in turn["msg"]
+    assert not callbridge.get("failed") and callbridge["in_place"] is False
+    # A change is due: the run keeps the node's lock for its rollout.
+    holder = lock_on(lab, "cms1")
+    assert holder is not None and holder["run_id"] == "run-7"
+    assert service_commands_since(lab, "cms1", start) == []
+
+
+def test_a_failure_stops_the_call_after_its_rollback_and_later_services_are_not_reached(
+    lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
+) -> None:
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
+    lab.ctl(faults={"cms1": {"fail_command": {"match": "webadmin enable", "output": "FAILURE: webadmin failed"}}})
+    start = time.time()
+    run = playbook(lab, play([{"services": _entries(lab, leaf, ca, ("turn", "webadmin", "callbridge"))}]))
+    result = failed(run, "cms1", "t0")
+    turn, webadmin, callbridge = result["services"]
+    assert turn["changed"] and not turn.get("failed")
+    assert webadmin["failed"] and webadmin["rolled_back"] is True
+    assert callbridge["reached"] is False and callbridge["commands"] == []
+    assert "callbridge" not in " ".join(service_commands_since(lab, "cms1", start))
+    assert served(lab, "cms1", "turn") == leaf.fingerprint and served(lab, "cms1", "webadmin") != leaf.fingerprint
+    assert lock_on(lab, "cms1") is None  # the call's own lock, released
+
+
+def test_services_is_refused_with_a_per_service_option_or_a_repeated_service_before_login(
+    lab: SimLab, ca: TestCA, playbook: Callable[..., Run]
+) -> None:
+    leaf = ca.leaf("cms1-2027", seeded_names("cms1"))
+    entries = _entries(lab, leaf, ca, ("turn",))
+    start = time.time()
+    run = playbook(
+        lab,
+        play(
+            [
+                {"services": entries, "key": "x.key"},
+                {"services": entries + entries},
+                {"services": entries, "release_lock": "end"},
+                {"service": "turn", "cert": "x.cer"},
+            ]
+        ),
+    )
+    assert "mutually exclusive" in failed(run, "cms1", "t0")["msg"]
+    assert "services entry 2 repeats turn" in failed(run, "cms1", "t1")["msg"]
+    assert "give run_id" in failed(run, "cms1", "t2")["msg"]
+    assert "one of the following is required: key, key_src" in failed(run, "cms1", "t3")["msg"]
+    assert events_since(lab, "cms1", start, "connection_opened") == []
