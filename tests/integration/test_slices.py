@@ -107,6 +107,7 @@ def rollout_vars(ca: TestCA, suffix: str, **extra: Any) -> dict[str, Any]:
         "service_certs_serial": "100%",
         "service_certs_summary": False,
         "cms_output_dir": str(ca.dir.parent / "out"),
+        "service_certs_trust_ca_src": "",  # Web Admin only: no trust store changes (the lab inventory's CA change)
         **extra,
     }
 
