@@ -113,9 +113,7 @@ def test_service_certs_check_mode_writes_the_plan_and_the_real_run_its_outcome(
 ) -> None:
     inventories = (str(lab.dir / "inventory.yml"), str(REPO_ROOT / "inventory" / "lab"))
     assert playbook(lab, REPO_ROOT / "playbooks" / "generate_csrs.yml", inventories=inventories).rc == 0
-    # The lab inventory's rollout is a CA change (service_certs_trust_ca_src); the plan covers the swaps, not the
-    # trust step before them, so this run keeps the trust stores as they are.
-    extra = {"cms_output_dir": str(tmp_path / "out"), "service_certs_trust_ca_src": ""}
+    extra = {"cms_output_dir": str(tmp_path / "out")}
     start = time.time()
     check = playbook(
         lab,
@@ -140,10 +138,12 @@ def test_service_certs_check_mode_writes_the_plan_and_the_real_run_its_outcome(
     assert real.rc == 0, real.stdout[-3000:]
     for node in NODES:
         # Every command that changes a service, and only those, in the plan's order.
-        # The lab inventory's rollout is a CA change: its trust step (service_certs_trust_ca_src) runs first and is
-        # not part of the plan, which lists the swaps.
-        swaps = [c for c in service_commands_since(lab, node, start) if " trust " not in c]
-        assert swaps == plan["commands"][node], node
+        # The lab inventory's rollout is a CA change: its trust step (service_certs_trust_ca_src: trust lines, each
+        # store's restart) runs first, on every node, and is not part of the plan, which lists the swaps.
+        ran, planned = service_commands_since(lab, node, start), plan["commands"][node]
+        trust_step = ran[: len(ran) - len(planned)]
+        assert ran[len(trust_step) :] == planned, node
+        assert trust_step and all(" trust " in c or c.endswith(" restart") for c in trust_step), trust_step
     message = last_message(real)
     assert message.startswith("outcome: ")
     outcome = record(message[len("outcome: ") :])
