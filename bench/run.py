@@ -342,7 +342,10 @@ def sliced(
     the batching. Figures: wall time (over ``single``, the one-job fleet rollout's, when given), and every time a
     cluster had more than one node down at once (goal: never).
     """
-    lab = SimLab.start(work / "slices", lab_file={"nodes": nodes, "timings": timings})
+    # Per-cluster inventory groups (cms_cluster, cms_cluster_lock_host/_port; cluster k = nodes k, k+C, k+2C) as a
+    # site would keep them: they survive AWX's slicing as group variables.
+    lab_file = {"nodes": nodes, "timings": timings, "clusters": -(-nodes // 3)}
+    lab = SimLab.start(work / "slices", lab_file=lab_file)
     rows: list[Row] = []
     try:
         clusters = baseline_paramiko.inventory_clusters(lab.dir)
@@ -354,7 +357,12 @@ def sliced(
             playbook(lab, "generate_csrs", csr_vars(lab, suffix), forks)
             say(f"slices: playbooks/service_certs.yml as {count} ansible-runner jobs at once, forks {forks} each")
             run = run_sliced(
-                lab, "service_certs", count, lambda h, s=suffix: service_vars(s, len(h)), forks, work / "slice-jobs"
+                lab,
+                "service_certs",
+                count,
+                lambda h, s=suffix: {**service_vars(s, len(h)), "service_certs_strategy": "host_pinned"},
+                forks,
+                work / "slice-jobs",
             )
             for node, events in run.events.items():
                 windows = outage_windows(events)
