@@ -535,10 +535,13 @@ def test_old_key_and_certificate_files_are_still_on_every_node_after_the_rollout
         for name in (f"{node}-2025.key", f"{node}-2025.cer", f"{node}-2025-fullchain.cer", "ca-bundle-2025.cer"):
             assert name in after, (node, name)
     # Every change names what it replaced, so the old configuration can be put back by hand.
+    # One cms_service_certs call per node carries its services' results (``services``).
     rollout = [
-        r["result"]
+        service
         for r in flows.results
-        if r["action"] == "cisco_cms.mmp.cms_service_certs" and r["result"].get("commands")
+        if r["action"] == "cisco_cms.mmp.cms_service_certs"
+        for service in r["result"].get("services") or [r["result"]]
+        if service.get("commands")
     ]
     assert len(rollout) == len(NODES) * len(SERVICES)
     for result in rollout:
