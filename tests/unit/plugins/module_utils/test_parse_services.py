@@ -237,7 +237,10 @@ def test_ports_of_webbridge3_listen_lists_are_numbers() -> None:
     assert status["https_listeners"] == [{"interface": "a", "port": 443}, {"interface": "b", "port": 443}]
     assert status["c2w_listeners"] == [{"interface": "a", "port": 9999}]
     assert status["listeners"] == status["https_listeners"]
-    assert all(type(item["port"]) is int for item in status["https_listeners"] + status["c2w_listeners"])
+    assert all(
+        isinstance(item["port"], int) and not isinstance(item["port"], bool)
+        for item in status["https_listeners"] + status["c2w_listeners"]
+    )
     # The TLS ports the module checks come from those numbers.
     service = SERVICES["webbridge3"]
     assert service.primary.status_port(status) == 443

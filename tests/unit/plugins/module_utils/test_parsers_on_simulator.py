@@ -144,7 +144,7 @@ def test_service_status_on_cms3(cms3: tuple[Any, Run], service: str) -> None:
     assert status["listen"]
     assert [item["interface"] for item in status["listeners"]] == [item.split(":")[0] for item in status["listen"]]
     if service in ("webadmin", "webbridge3"):  # the statuses that print `<interface>:<port>` or a port line
-        assert all(type(item["port"]) is int for item in status["listeners"])
+        assert all(isinstance(item["port"], int) and not isinstance(item["port"], bool) for item in status["listeners"])
     password = lab.nodes["cms1"].state.get("services", {}).get("turn", {}).get("password")
     if service == "turn":
         assert password and password not in json.dumps(status)
