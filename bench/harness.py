@@ -44,7 +44,17 @@ class PlaybookRun:
     simulator_rss: int = 0
 
     def changed(self) -> int:
-        return sum(1 for r in self.results if r["result"].get("changed"))
+        """Changes reported: each changed task result, or each changed service of a call that handles several
+        (``cms_service_certs`` with ``services``)."""
+        count = 0
+        for record in self.results:
+            result = record["result"]
+            services = result.get("services")
+            if isinstance(services, list):
+                count += sum(1 for s in services if isinstance(s, dict) and s.get("changed"))
+            elif result.get("changed"):
+                count += 1
+        return count
 
     def module_calls(self, node: str) -> int:
         """Calls of session-opening modules on ``node`` (each item of a loop is a call)."""
