@@ -84,6 +84,9 @@ def intrinsic_outage(service: str, timings: dict[str, float]) -> float:
 def service_vars(suffix: str, serial: int) -> dict[str, Any]:
     return {
         "service_certs_serial": serial,
+        # A renewal from the CA every trust store already holds (the seed CA, see csr_vars): no trust step, as the
+        # baseline script has none. The lab inventory would run one whenever the bundle is the lab CA directory's.
+        "service_certs_trust_ca_src": "",
         # The lab inventory's services without webbridge3's C2W side and the C2W trust stores: the baseline script
         # types the same commands as the playbook, one certificate per service.
         "service_certs_services": [
