@@ -27,7 +27,6 @@ import hashlib
 import os
 import re
 import secrets
-import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -75,6 +74,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._parsers import (
 )
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._runner import SessionRunner, require_libraries
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._terminal import find_error
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._tls_probe import handshake
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._usage import read_usage
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
@@ -328,14 +328,6 @@ def request_files(params: dict[str, Any], service: Service) -> dict[str, NodeFil
 # ---------------------------------------------------------------------------------------------------------------
 # TLS
 # ---------------------------------------------------------------------------------------------------------------
-def _handshake(host: str, port: int, context: ssl.SSLContext, timeout: float) -> bytes:
-    with socket.create_connection((host, port), timeout=timeout) as raw, context.wrap_socket(raw) as conn:
-        der = conn.getpeercert(binary_form=True)
-    if not der:
-        raise ssl.SSLError("the endpoint presented no certificate")
-    return der
-
-
 def tls_probe(host: str, port: int, roots: list[Any], timeout: float = TLS_HANDSHAKE_TIMEOUT) -> dict[str, Any]:
     """What ``host:port`` serves: the leaf's fingerprint and public key hash, and whether its chain verifies up to
     one of ``roots`` (only those roots are trusted, so a chain the server does not send in full fails).
@@ -351,7 +343,7 @@ def tls_probe(host: str, port: int, roots: list[Any], timeout: float = TLS_HANDS
         context.check_hostname = False  # names are checked on the certificate; tls_host may be an address
         context.load_verify_locations(cadata=certs_to_pem(roots).decode())
         try:
-            der = _handshake(host, port, context, timeout)
+            der = handshake(host, port, context, timeout)
             verified, reason = True, "verified"
         except ssl.SSLCertVerificationError as exc:
             reason = exc.verify_message or str(exc)
@@ -359,7 +351,7 @@ def tls_probe(host: str, port: int, roots: list[Any], timeout: float = TLS_HANDS
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        der = _handshake(host, port, context, timeout)
+        der = handshake(host, port, context, timeout)
     leaf = x509.load_der_x509_certificate(der)
     info = cert_info(leaf)
     return {

@@ -6,7 +6,7 @@
 
 The fleet report (``_report``) compares that fingerprint with the certificate files a service is configured with,
 so it needs neither the chain nor a trusted root: the handshake does not verify. cms_service_certs has its own,
-verifying probe (``_services.tls_probe``, which needs cryptography).
+verifying probe over the same ``handshake`` (``_services.tls_probe``, which needs cryptography).
 """
 
 from __future__ import annotations
@@ -27,18 +27,24 @@ def der_fingerprint(der: bytes) -> str:
     return ":".join("%02X" % byte for byte in hashlib.sha256(der).digest())
 
 
-def served_leaf(host: str, port: int, timeout: float = DEFAULT_TIMEOUT) -> bytes:
-    """The DER leaf certificate ``host:port`` presents. Raises ``OSError`` (``ssl.SSLError`` included) when the
-    endpoint cannot be reached, refuses the handshake or presents no certificate."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    # Only the fingerprint is compared: an expired or untrusted certificate is still the one served.
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+def handshake(host: str, port: int, context: ssl.SSLContext, timeout: float) -> bytes:
+    """The DER leaf certificate ``host:port`` presents in a handshake under ``context``. Raises ``OSError``
+    (``ssl.SSLError`` included) when the endpoint cannot be reached, refuses the handshake or presents no
+    certificate."""
     with socket.create_connection((host, port), timeout=timeout) as raw, context.wrap_socket(raw) as conn:
         der = conn.getpeercert(binary_form=True)
     if not der:
         raise ssl.SSLError("the endpoint presented no certificate")
     return der
+
+
+def served_leaf(host: str, port: int, timeout: float = DEFAULT_TIMEOUT) -> bytes:
+    """The DER leaf certificate ``host:port`` presents, whatever its chain (see ``handshake``)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # Only the fingerprint is compared: an expired or untrusted certificate is still the one served.
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return handshake(host, port, context, timeout)
 
 
 def probe(host: str, port: int, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
