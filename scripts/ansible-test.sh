@@ -91,8 +91,14 @@ if ((${#bad[@]})); then
     printf '  %s\n' "${bad[@]}" >&2
     exit 1
 fi
+# A lookup table, not `printf | grep -q`: with pipefail, grep -q quitting at the first match can kill printf with
+# SIGPIPE and turn a present file into a "lacks" (it did, on CI).
+declare -A member_set=()
+for member in "${members[@]}"; do
+    member_set[$member]=1
+done
 for required in MANIFEST.json FILES.json meta/runtime.yml LICENSE; do
-    if ! printf '%s\n' "${members[@]}" | grep -qx "$required"; then
+    if [[ -z ${member_set[$required]:-} ]]; then
         say "the tarball lacks $required"
         exit 1
     fi
