@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils import _db_rebuild_files
+from ansible_collections.cisco_cms.mmp.plugins.module_utils import _run_record
 from ansible_collections.cisco_cms.mmp.plugins.plugin_utils._action_module import CmsActionBase
 
 
 class ActionModule(CmsActionBase):
-    """Runs cms_db_cluster_record on the controller, in-process (see plugin_utils/_action_module): no Python process
+    """Runs cms_run_record on the controller, in-process (see plugin_utils/_action_module): no Python process
     per file, no node contacted."""
 
-    module_args = _db_rebuild_files.RECORD_ARGS
-    runner = staticmethod(_db_rebuild_files.run_record)
+    module_args = _run_record.RECORD_ARGS
+    runner = staticmethod(_run_record.run_record)
     controller_paths: ClassVar[tuple[str, ...]] = ("path",)

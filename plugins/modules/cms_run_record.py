@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: cms_db_cluster_record
-short_description: Write the controller-side records of a database cluster rebuild run
+module: cms_run_record
+short_description: Write the controller-side records of a role's run
 version_added: 0.1.0
 description:
-  - The files the role C(cisco_cms.mmp.db_cluster_rebuild) keeps on the controller (the run record
-    C(state.json), the plan and outcome records, the timings file) are written by this module, and the
-    certificates fetched for distribution are removed by it.
+  - The files the roles keep on the controller are written by this module, in one task. For
+    C(cisco_cms.mmp.db_cluster_rebuild) these are the run record C(state.json), the plan and outcome records and the
+    timings file (and it removes the certificates fetched for distribution); for C(cisco_cms.mmp.service_certs), the
+    change plan or outcome record and the timings file.
   - Runs inside its action plugin on the controller, whatever host the task names. It starts no process per file
     and contacts no node.
   - Each file is written under a temporary name, then renamed into place, so a reader never sees half a file. A
@@ -56,12 +57,13 @@ options:
     default: []
 seealso:
   - module: cisco_cms.mmp.cms_db_cluster
+  - module: cisco_cms.mmp.cms_service_certs
   - module: cisco_cms.mmp.cms_backup
 """
 
 EXAMPLES = r"""
 - name: Record the run, then remove the copies fetched for distribution
-  cisco_cms.mmp.cms_db_cluster_record:
+  cisco_cms.mmp.cms_run_record:
     path: "{{ db_cluster_rebuild_work_dir }}"
     files:
       state.json: "{{ record | to_nice_json }}\n"
@@ -86,7 +88,7 @@ removed:
   elements: str
 """
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._db_rebuild_files import RECORD_ARGS, run_record  # noqa: E402
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._run_record import RECORD_ARGS, run_record  # noqa: E402
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""cms_db_cluster_record's writes on the controller (plugins/module_utils/_db_rebuild_files.py)."""
+"""cms_run_record's writes on the controller (plugins/module_utils/_run_record.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._db_rebuild_files import write_records
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._errors import MmpValidationError
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._run_record import write_records
 
 
 def params(path: Path, **kwargs: Any) -> dict[str, Any]:

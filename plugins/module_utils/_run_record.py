@@ -2,12 +2,13 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The logic behind cms_db_cluster_record: the controller-side files of a database cluster rebuild run.
+"""The logic behind cms_run_record: the controller-side files of a role's run.
 
-The run record (``state.json``), the plan and outcome records, the timings file, and the removal of the copies
-fetched for distribution, written in the action plugin's process: ``ansible.builtin.copy`` delegated to localhost
-starts a Python process per file (and a ``stat`` before it), which made these writes most of a rebuild's time
-outside the cluster's own transitions.  Every write goes through ``_files.write_atomic`` (a reader never sees half
+The database cluster rebuild's run record (``state.json``), the roles' plan and outcome records, their timings files,
+and the removal of the copies fetched for distribution, written in the action plugin's process:
+``ansible.builtin.copy`` delegated to localhost starts a Python process per file (and a ``stat`` before it), which
+made these writes most of a rebuild's time outside the cluster's own transitions, and about a third of a no-op
+service_certs run.  Every write goes through ``_files.write_atomic`` (a reader never sees half
 a file); names are relative to ``path`` and may not leave it.
 """
 
