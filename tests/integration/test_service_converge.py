@@ -462,17 +462,27 @@ def test_a_port_of_zero_or_a_timeout_of_zero_or_less_is_refused_before_login(
     assert [e for e in lab.events("cms1") if e["ts"] >= start and e["event"] == "connection_opened"] == []
 
 
-def test_a_typo_key_in_service_certs_services_is_refused_before_any_change(
+def test_a_typo_key_or_an_entry_without_its_key_is_refused_before_any_change(
     lab: SimLab, playbook: Callable[..., Run]
 ) -> None:
     start = time.time()
     run = playbook(
         lab,
         SERVICE_CERTS,
-        extra_vars={"service_certs_services": [{"service": "webadmin", "cert_scr": "/etc/passwd"}]},
+        extra_vars={
+            "service_certs_defaults": {"cert_src": "/nonexistent/new.cer"},
+            "service_certs_services": [
+                {"service": "webadmin", "cert_scr": "/etc/passwd", "key": "new.key"},
+                {"service": "turn"},
+                {"key": "new.key"},
+            ],
+        },
     )
     assert run.rc != 0
+    # Every problem of every entry in one message, each named by its entry.
     assert "service_certs_services entry 1 (webadmin) has unknown key(s) cert_scr" in run.stdout
+    assert "entry 2 (turn) (merged with service_certs_defaults) names no key or key_src" in run.stdout
+    assert "entry 3 (?) (merged with service_certs_defaults) names no service." in run.stdout
     for node in ("cms1", "cms2", "cms3"):
         assert mutating_events(lab, node, start) == []
         assert not [e for e in lab.events(node) if e["ts"] >= start and e["event"] == "connection_opened"]
