@@ -322,6 +322,7 @@ class NodeGuard:
         self.health_before: Health | None = None
         self.legs_dropped: int | None = None
         self.health_waited_s: float | None = None
+        self.health_after: Health | None = None
 
     @classmethod
     def from_params(
@@ -329,10 +330,12 @@ class NodeGuard:
     ) -> NodeGuard:
         return cls(CmsApi.from_params(params, node=node), CallPolicy.from_params(params), check_mode, progress)
 
-    def check(self) -> bool:
+    def check(self, health_before: Health | None = None) -> bool:
         """Whether the change may go ahead; raises ``CallsBusyError``/``CmsApiError`` as ``decide`` does.
 
         Check mode never waits nor fails: it says what a real run would do, and the plan is reported as usual.
+        ``health_before``: the health the previous change's gate read on this node just now (a call that changes
+        several services), the baseline instead of reading it again.
         """
         if self.check_mode:
             self.decision = preview(self.api, self.policy)
@@ -340,6 +343,9 @@ class NodeGuard:
             self.decision = decide(self.api, self.policy, self.progress)
         if not self.decision.proceed and not self.check_mode:
             return False
+        if health_before is not None and not self.check_mode:
+            self.health_before = health_before
+            return True
         try:
             self.health_before = read_health(self.api)
         except CmsApiAuthError:
@@ -394,7 +400,7 @@ class NodeGuard:
         """Wait for the node to be healthy after the change; ``HealthGateError`` when it is not within ``timeout``."""
         if self.health_before is None or self.check_mode:
             return
-        _health, self.health_waited_s = wait_healthy(
+        self.health_after, self.health_waited_s = wait_healthy(
             self.api, self.health_before, database_in_sync, timeout, poll_interval
         )
 

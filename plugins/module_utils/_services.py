@@ -34,7 +34,12 @@ from typing import Any
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import API_SPEC, api_configured
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._argspec import ArgumentSpec
-from ansible_collections.cisco_cms.mmp.plugins.module_utils._calls import GUARD_OFF_WARNING, GUARD_SPEC, NodeGuard
+from ansible_collections.cisco_cms.mmp.plugins.module_utils._calls import (
+    GUARD_OFF_WARNING,
+    GUARD_SPEC,
+    Health,
+    NodeGuard,
+)
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._catalog import (
     MAIN_PART,
     SERVICES,
@@ -399,6 +404,11 @@ class NodeView:
     # Uploads an earlier service of a call that does not upload (validate_on_node false) would make: a later service
     # may name the file (a key given as key_src for one service and as key for the next).
     pending: dict[str, bytes] = field(default_factory=dict)
+    # The node's answers to ``pki match``/``pki verify`` in this call, by command and the content of the files it
+    # names: services that share a key and certificate are checked once (an answer depends on nothing else).
+    node_checks: dict[tuple[str, bytes], str] = field(default_factory=dict)
+    # The node's health as the last service's gate read it, when nothing ran on the node since (see _guard_allows).
+    health: Health | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -432,6 +442,7 @@ class ServiceCertificates:
         # The node's file store as read once per call: shared by the services of one call, so a file is listed and
         # downloaded once, and an upload of one service is seen by the next.
         self.view = view if view is not None else NodeView()
+        self._fresh_status: dict[str, Any] | None = None
         self.listing: set[str] = self.view.listing
         self._cache: dict[str, bytes] = self.view.cache
         self.in_place = False  # state=present would upload nothing and run no command (set by plan)
@@ -474,11 +485,13 @@ class ServiceCertificates:
     def _read_status(self) -> dict[str, Any]:
         # turn prints its password in clear [H]: its output never reaches an error message.
         output = self.session.run(service_status(self.name), sensitive=bool(self.service.secret_labels))
-        return parse_service_status(self.name, output)
+        self._fresh_status = parse_service_status(self.name, output)
+        return self._fresh_status
 
     def status_now(self) -> dict[str, Any]:
-        """The service's status read again (what a later service of the same call must see)."""
-        return self._read_status()
+        """The service's status now (what a later service of the same call must see): the last one read, when no
+        command of this service ran after it (the check after the change reads it last), else read again."""
+        return self._fresh_status if self._fresh_status is not None else self._read_status()
 
     def _configured(self, status: dict[str, Any]) -> dict[str, dict[str, str | None]]:
         return {part.name: part.files(status) for part in self.service.parts}
@@ -1003,13 +1016,13 @@ class ServiceCertificates:
                 continue
             where = "" if part == MAIN else part + ": "
             command = pki_match(m.key.name, m.cert.name)
-            output = self.session.run(command, check=False)
+            output = self._node_check(command, m.key, m.cert)
             matched = parse_match(output)
             self.checks.append({"part": part, "command": command, "ok": matched})
             if not matched:
                 problems.append("%s%s says the key and certificate do not match: %s" % (where, command, output.strip()))
             command = pki_verify(m.cert.name, m.bundle.name if m.bundle is not None else None)
-            verified, reason = parse_verify(self.session.run(command, check=False))
+            verified, reason = parse_verify(self._node_check(command, m.cert, m.bundle))
             self.checks.append({"part": part, "command": command, "ok": verified, "reason": reason})
             if not verified:
                 problems.append("%s%s failed on the node: %s" % (where, command, reason))
@@ -1018,6 +1031,16 @@ class ServiceCertificates:
                 "%s: the node refused the new certificate material for %s; %s was not touched:\n- %s"
                 % (self.node, self.name, self.name, "\n- ".join(problems))
             )
+
+    def _node_check(self, command: str, *files: NodeFile | None) -> str:
+        """The node's answer to a ``pki`` check, asked once per call for the same files with the same contents."""
+        if any(f is not None and f.data is None for f in files):
+            return self.session.run(command, check=False)  # a content not known here: ask every time
+        digest = hashlib.sha256(b"\0".join(f.data or b"" if f is not None else b"" for f in files)).digest()
+        key = (command, digest)
+        if key not in self.view.node_checks:
+            self.view.node_checks[key] = self.session.run(command, check=False)
+        return self.view.node_checks[key]
 
     def _run(self, command: str) -> None:
         """One command of the outage sequence; the outage clock runs from the first stop to the last start."""
@@ -1029,6 +1052,7 @@ class ServiceCertificates:
                 self.guard.record_dropped()  # the legs this stop cuts: 0 unless one joined since the decision
             self._down_at = time.monotonic()
         self.ran.append(command)
+        self._fresh_status = None
         if word not in ("enable", "restart"):
             self.session.run(command)
             return
@@ -1139,6 +1163,8 @@ class ServiceCertificates:
     def apply(self) -> None:
         previous = {part: self.current.get(part) for part in self.changed_parts or [self.primary]}
         previous_trust = self.current_trust if self.trust_changed else None
+        if self.guard is None:
+            self.view.health = None  # a change no gate follows: the next service's baseline is read afresh
         try:
             for command in self.commands:
                 self._run(command)
@@ -1426,7 +1452,9 @@ class ServiceCertificates:
         roots = [root for material in self.desired.values() for root in self._roots(material)]
         if roots:
             self.guard.trust_also(certs_to_pem(roots).decode("ascii"))
-        return self.guard.check()
+        # The health the previous service's gate read in this call is this change's baseline (read once, not twice).
+        health, self.view.health = self.view.health, None
+        return self.guard.check(health_before=health)
 
     def _health_after(self) -> None:
         """The health gate after a change that passed its own checks: no new alarm on the node."""
@@ -1434,6 +1462,7 @@ class ServiceCertificates:
             return
         try:
             self.guard.gate_after(database_in_sync=False, timeout=max(1, self.p["tls_timeout"]))
+            self.view.health = self.guard.health_after
         except MmpError as exc:
             # The certificate is in place and verified; the gate stops the rollout before the next node.
             raise ServiceCertsFailure(exc.message, self.dump(), node=self.node, hint=exc.hint) from None

@@ -17,6 +17,7 @@ through ``missing_required_lib``.
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import math
 import re
@@ -168,6 +169,13 @@ def _encrypted_key_error(source: str) -> MmpValidationError:
     return MmpValidationError("%s: %s" % (source, _ENCRYPTED_HINT.format(name=source, plain=plain)))
 
 
+@functools.lru_cache(maxsize=16)
+def _load_pem_private_key(block: bytes) -> Any:
+    """One load per distinct key in a process: loading checks an RSA key's consistency (tens of milliseconds), and a
+    node's services often share one key, which a preflight reads for each service, before and after."""
+    return serialization.load_pem_private_key(block, password=None)
+
+
 def load_private_key(data: bytes | str, source: str = "private key") -> Any:
     """An unencrypted PEM private key; an encrypted one is refused with how to decrypt it."""
     _require()
@@ -185,7 +193,7 @@ def load_private_key(data: bytes | str, source: str = "private key") -> Any:
             "node or with `openssl genrsa`" % source
         )
     try:
-        return serialization.load_pem_private_key(blocks[0].encode(), password=None)
+        return _load_pem_private_key(blocks[0].encode())
     except TypeError:
         raise _encrypted_key_error(source) from None
     except (ValueError, UnsupportedAlgorithm) as exc:

@@ -238,6 +238,41 @@ def test_the_node_guard_proceeds_on_an_idle_node_and_records_the_legs_right_befo
     }
 
 
+class CountingNode(HealthyNode):
+    """Counts the health reads; raises the alarm types it is given from read number ``alarms_from`` on."""
+
+    def __init__(self, *legs: int, later_alarms: tuple[str, ...] = (), alarms_from: int = 2) -> None:
+        super().__init__(*legs)
+        self.alarm_reads = 0
+        self.later_alarms = later_alarms
+        self.alarms_from = alarms_from
+
+    def alarms(self) -> list[dict[str, Any]]:
+        self.alarm_reads += 1
+        return [{"type": kind} for kind in self.later_alarms] if self.alarm_reads >= self.alarms_from else []
+
+
+def test_the_next_change_of_a_call_takes_the_previous_gate_s_health_as_its_baseline_without_reading_it_again() -> None:
+    node = CountingNode(0, 0, 0, 0, 0, 0)
+    first = NodeGuard(node, policy(on_active_calls="fail"))
+    assert first.check() is True
+    first.gate_after(database_in_sync=False, timeout=1)
+    assert node.alarm_reads == 2 and first.health_after == Health([], {"clustered": "enabled", "nodes": []})
+    second = NodeGuard(node, policy(on_active_calls="fail"))
+    assert second.check(health_before=first.health_after) is True
+    assert node.alarm_reads == 2 and second.health_before is first.health_after
+    second.gate_after(database_in_sync=False, timeout=1)
+    assert node.alarm_reads == 3
+
+
+def test_a_given_baseline_still_catches_an_alarm_the_next_change_raises() -> None:
+    node = CountingNode(0, 0, 0, later_alarms=("callBridgeRestarted",), alarms_from=1)
+    guard = NodeGuard(node, policy(on_active_calls="fail"))
+    assert guard.check(health_before=Health([], {})) is True
+    with pytest.raises(HealthGateError, match="new alarm callBridgeRestarted"):
+        guard.gate_after(database_in_sync=False, timeout=0, poll_interval=0)
+
+
 def test_a_leg_that_joins_after_the_decision_fails_the_last_look_under_fail_before_the_service_is_touched() -> None:
     guard = NodeGuard(HealthyNode(0, 2), policy(on_active_calls="fail"))
     assert guard.check() is True
