@@ -165,7 +165,7 @@ def test_a_preflight_failure_on_one_node_stops_every_node_before_any_service_is_
     start = time.time()
     run = demo(lab, "service_certs")
     assert run.rc != 0
-    failure = task(run, "cms1", "Preflight | stop every node if any node failed its preflight")
+    failure = task(run, "cms1", "Preflight | stop every node if any node could not be locked or failed its preflight")
     assert failure["failed"] and "Preflight failed, no service was touched on any node" in failure["msg"]
     assert "cms3 webadmin: cms3: the new certificate material for webadmin failed validation" in failure["msg"]
     assert "does not cover cms3.lab.cms.example" in failure["msg"]
