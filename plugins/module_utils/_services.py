@@ -552,7 +552,8 @@ class ServiceCertificates:
             NodeFile("bundle", names["bundle"], bundle_data) if names["bundle"] else None,
         )
         try:
-            material.key_obj = load_private_key(key_data, names["key"])
+            # Only its public half is compared, and the service runs on it: no consistency check (CPU, at scale).
+            material.key_obj = load_private_key(key_data, names["key"], check=False)
             material.certs = load_certificates(cert_data, names["cert"])
             material.bundle_certs = load_certificates(bundle_data, names["bundle"]) if names["bundle"] else []
         except MmpError:
@@ -684,7 +685,9 @@ class ServiceCertificates:
     def _validate_material(self, m: Material) -> list[str]:
         where = "" if m.part == MAIN else "%s: " % m.part
         try:
-            m.key_obj = load_private_key(m.key.content, m.key.shown())
+            # A new key gets the full consistency check; the very key this part runs on now has passed it.
+            in_use = any(c is not None and c.key.data == m.key.content for c in self.current.values())
+            m.key_obj = load_private_key(m.key.content, m.key.shown(), check=not in_use)
             m.certs = load_certificates(m.cert.content, m.cert.shown())
             if m.bundle is not None:
                 m.bundle_certs = load_certificates(m.bundle.content, m.bundle.shown())

@@ -170,14 +170,18 @@ def _encrypted_key_error(source: str) -> MmpValidationError:
 
 
 @functools.lru_cache(maxsize=16)
-def _load_pem_private_key(block: bytes) -> Any:
-    """One load per distinct key in a process: loading checks an RSA key's consistency (tens of milliseconds), and a
-    node's services often share one key, which a preflight reads for each service, before and after."""
-    return serialization.load_pem_private_key(block, password=None)
+def _load_pem_private_key(block: bytes, check: bool) -> Any:
+    """One load per distinct key in a process: checking an RSA key's consistency takes tens of milliseconds of CPU
+    (most of a fleet preflight's), and a node's services often share one key, read for each service."""
+    return serialization.load_pem_private_key(block, password=None, unsafe_skip_rsa_key_validation=not check)
 
 
-def load_private_key(data: bytes | str, source: str = "private key") -> Any:
-    """An unencrypted PEM private key; an encrypted one is refused with how to decrypt it."""
+def load_private_key(data: bytes | str, source: str = "private key", check: bool = True) -> Any:
+    """An unencrypted PEM private key; an encrypted one is refused with how to decrypt it.
+
+    ``check`` False skips the RSA consistency check, for a key only compared by its public half: the key a running
+    service already uses (it loaded it), never a new key.
+    """
     _require()
     text = _as_text(data)
     if "ENCRYPTED PRIVATE KEY" in text or re.search(r"Proc-Type:\s*4\s*,\s*ENCRYPTED", text):
@@ -193,7 +197,7 @@ def load_private_key(data: bytes | str, source: str = "private key") -> Any:
             "node or with `openssl genrsa`" % source
         )
     try:
-        return _load_pem_private_key(blocks[0].encode())
+        return _load_pem_private_key(blocks[0].encode(), check)
     except TypeError:
         raise _encrypted_key_error(source) from None
     except (ValueError, UnsupportedAlgorithm) as exc:

@@ -496,3 +496,29 @@ def test_module_imports_without_cryptography_and_says_what_is_missing(monkeypatc
     assert module.normalize_bundle("x\r\n-----BEGIN CERTIFICATE-----\r\nAAAA\r\n-----END CERTIFICATE-----\r\n\r\n") == (
         b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
     )
+
+
+def _broken_rsa_pem() -> bytes:
+    """An RSA key whose public half is sound but whose CRT exponent is wrong: only the consistency check sees it."""
+    numbers = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+    broken = rsa.RSAPrivateNumbers(
+        numbers.p, numbers.q, numbers.d, numbers.dmp1 + 2, numbers.dmq1, numbers.iqmp, numbers.public_numbers
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    return broken.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def test_a_new_key_gets_the_consistency_check_and_a_key_in_use_is_read_for_its_public_half_only() -> None:
+    pem = _broken_rsa_pem()
+    with pytest.raises(MmpValidationError, match=r"new\.key cannot be read as a private key"):
+        _x509.load_private_key(pem, "new.key")
+    in_use = _x509.load_private_key(pem, "in-use.key", check=False)
+    assert in_use.public_key().public_numbers().e == 65537
+
+
+def test_the_same_key_is_loaded_once_per_process() -> None:
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    assert _x509.load_private_key(pem, "a.key") is _x509.load_private_key(pem.decode(), "b.key")
