@@ -135,6 +135,7 @@ def test_service_certs_check_mode_writes_the_plan_and_the_real_run_its_outcome(
     real = playbook(
         lab, REPO_ROOT / "playbooks" / "service_certs.yml", inventories=inventories, extra_vars=extra, json_output=False
     )
+    real_seconds = time.time() - start
     assert real.rc == 0, real.stdout[-3000:]
     for node in NODES:
         # Every command that changes a service, and only those, in the plan's order.
@@ -148,4 +149,7 @@ def test_service_certs_check_mode_writes_the_plan_and_the_real_run_its_outcome(
     assert message.startswith("outcome: ")
     outcome = record(message[len("outcome: ") :])
     assert shape(outcome) == shape(plan)
-    assert all(0 < s["seconds"] < 4.1 for s in outcome["outage"]["services"])
+    # Measured in this run (the lab's 0.2 s transitions make about 0.4 s each; a loaded machine stretches that, so the
+    # bound is the run itself), not the plan's estimate from the benchmark.
+    assert all(0 < s["seconds"] < real_seconds for s in outcome["outage"]["services"]), outcome["outage"]
+    assert [s["seconds"] for s in outcome["outage"]["services"]] != [s["seconds"] for s in plan["outage"]["services"]]

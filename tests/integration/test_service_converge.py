@@ -64,6 +64,16 @@ def wait_for_command(lab: SimLab, node: str, command: str, since: float, timeout
     )
 
 
+def wait_for_command_done(lab: SimLab, node: str, command: str, since: float, timeout: float = 60) -> None:
+    """The command in flight when the controller died ends on the node (a kill does not stop it): wait for that,
+    however loaded the machine, instead of sleeping a guess."""
+    lab.wait_event(
+        node,
+        lambda e: e["event"] == "command_done" and e["ts"] >= since and e["command"].startswith(command),
+        timeout=timeout,
+    )
+
+
 def _descendants(pid: int) -> list[int]:
     """Every process below ``pid``. Ansible's workers call setsid(), so the process group alone misses them."""
     children: dict[int, list[int]] = {}
@@ -130,7 +140,7 @@ def test_a_rerun_after_a_kill_between_webadmin_certs_and_enable_enables_it_on_th
     wait_for_command(lab, "cms2", "webadmin certs", start)
     time.sleep(1)
     kill_9(proc)
-    time.sleep(2.5)  # the certs command in flight ends on the node
+    wait_for_command_done(lab, "cms2", "webadmin certs", start)
     assert config(lab, "cms2", "webadmin")["enabled"] is False
     assert config(lab, "cms2", "webadmin")["cert"] == "cms2-r2.cer"
 
@@ -165,7 +175,7 @@ def test_a_rerun_after_a_kill_between_callbridge_certs_and_restart_restarts_it_t
     wait_for_command(lab, "cms3", "callbridge certs", start)
     time.sleep(1)
     kill_9(proc)
-    time.sleep(2.5)
+    wait_for_command_done(lab, "cms3", "callbridge certs", start)
     assert config(lab, "cms3", "callbridge")["cert"] == "cms3-r2.cer"
     assert served(lab, "cms3", "callbridge") == old_fp  # configured, never restarted
 
@@ -192,7 +202,7 @@ def test_another_new_certificate_after_a_kill_between_callbridge_certs_and_resta
     wait_for_command(lab, "cms3", "callbridge certs", start)
     time.sleep(1)
     kill_9(proc)
-    time.sleep(2.5)
+    wait_for_command_done(lab, "cms3", "callbridge certs", start)
     lab.ctl(timings={"command": 0.0})
     # The operator tries again with yet another certificate: the endpoint serves the oldest one, which is this
     # service's own (same name), not a sign that tls_host/tls_port point elsewhere.
@@ -221,7 +231,7 @@ def test_the_role_rerun_after_a_kill_mid_rollout_ends_with_every_service_enabled
     wait_for_command(lab, "cms1", "webadmin certs", start, timeout=180)
     time.sleep(0.5)
     kill_9(proc)
-    time.sleep(2.5)
+    wait_for_command_done(lab, "cms1", "webadmin certs", start)
     lab.ctl(timings={"command": 0.0})
     run = playbook(lab, SERVICE_CERTS, extra_vars=extra)
     assert run.rc == 0, run.stdout[-3000:]
