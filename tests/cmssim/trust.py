@@ -69,8 +69,34 @@ def _tls(node: core.Node, args: list[str], console: core.Console) -> None:
 # ------------------------------------------------------------------------------------------------------------
 # Peer links
 # ------------------------------------------------------------------------------------------------------------
+# Every service start or stop judges every link of the lab again, and a fleet lab has hundreds: the certificates of
+# a file content are parsed once, and a verdict for one store and one chain (by fingerprints) is reached once, for
+# the life of the simulator (both bounded). Judging a 30-node lab without them took most of the simulator's CPU and
+# stretched service transitions under a fleet rollout.
+_PARSED: dict[bytes, list[cx509.Certificate]] = {}
+_FINGERPRINTS: dict[int, str] = {}  # id() of a certificate _PARSED keeps alive -> its fingerprint
+_VERDICT_OF: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[bool, str]] = {}
+_CACHE_LIMIT = 4096
+
+
+def _parse(data: bytes) -> list[cx509.Certificate]:
+    if data not in _PARSED:
+        if len(_PARSED) >= _CACHE_LIMIT:
+            _PARSED.clear()
+            _FINGERPRINTS.clear()
+        _PARSED[data] = x509.load_certs(data)
+    return _PARSED[data]
+
+
+def _fingerprint(cert: cx509.Certificate) -> str:
+    found = _FINGERPRINTS.get(id(cert))
+    if found is None:
+        found = _FINGERPRINTS[id(cert)] = x509.fingerprint(cert)
+    return found
+
+
 class _Certs:
-    """Certificates of the files judged in one pass, each file parsed once."""
+    """Certificates of the files judged in one pass, each file read once."""
 
     def __init__(self) -> None:
         self.cache: dict[tuple[str, str], list[cx509.Certificate]] = {}
@@ -81,7 +107,7 @@ class _Certs:
         key = (node.name, name)
         if key not in self.cache:
             try:
-                self.cache[key] = x509.load_certs(node.read_file(name))
+                self.cache[key] = _parse(node.read_file(name))
             except (OSError, ValueError):
                 self.cache[key] = []
         return self.cache[key]
@@ -89,15 +115,24 @@ class _Certs:
 
 def _trusted(store: list[cx509.Certificate], chain: list[cx509.Certificate]) -> tuple[bool, str]:
     """Whether the peer's ``chain`` (its certificate first) reaches a certificate of ``store``."""
+    key = (tuple(_fingerprint(c) for c in store), tuple(_fingerprint(c) for c in chain))
+    if key not in _VERDICT_OF:
+        if len(_VERDICT_OF) >= _CACHE_LIMIT:
+            _VERDICT_OF.clear()
+        _VERDICT_OF[key] = _judge_chain(store, chain)
+    return _VERDICT_OF[key]
+
+
+def _judge_chain(store: list[cx509.Certificate], chain: list[cx509.Certificate]) -> tuple[bool, str]:
     if not store:
         return False, "no trust store configured"
     if not chain:
         return False, "the peer presents no certificate"
-    anchors = {x509.fingerprint(c) for c in store}
+    anchors = {_fingerprint(c) for c in store}
     pool = chain[1:] + store
     current = chain[0]
     for _ in range(10):
-        if x509.fingerprint(current) in anchors:
+        if _fingerprint(current) in anchors:
             return True, ""
         issuer = next((c for c in pool if c is not current and x509.issued_by(current, c)), None)
         if issuer is None or issuer is current:
