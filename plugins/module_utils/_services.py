@@ -406,7 +406,7 @@ class NodeView:
     pending: dict[str, bytes] = field(default_factory=dict)
     # The node's answers to ``pki match``/``pki verify`` in this call, by command and the content of the files it
     # names: services that share a key and certificate are checked once (an answer depends on nothing else).
-    node_checks: dict[tuple[str, bytes], str] = field(default_factory=dict)
+    node_checks: dict[tuple[str, tuple[bytes, ...]], str] = field(default_factory=dict)
     # The node's health as the last service's gate read it, when nothing ran on the node since (see _guard_allows).
     health: Health | None = None
 
@@ -1036,11 +1036,9 @@ class ServiceCertificates:
             )
 
     def _node_check(self, command: str, *files: NodeFile | None) -> str:
-        """The node's answer to a ``pki`` check, asked once per call for the same files with the same contents."""
-        if any(f is not None and f.data is None for f in files):
-            return self.session.run(command, check=False)  # a content not known here: ask every time
-        digest = hashlib.sha256(b"\0".join(f.data or b"" if f is not None else b"" for f in files)).digest()
-        key = (command, digest)
+        """The node's answer to a ``pki`` check, asked once per call for the same files with the same contents
+        (``validate`` has read every one)."""
+        key = (command, tuple(f.content if f is not None else b"" for f in files))
         if key not in self.view.node_checks:
             self.view.node_checks[key] = self.session.run(command, check=False)
         return self.view.node_checks[key]
@@ -1166,8 +1164,8 @@ class ServiceCertificates:
     def apply(self) -> None:
         previous = {part: self.current.get(part) for part in self.changed_parts or [self.primary]}
         previous_trust = self.current_trust if self.trust_changed else None
-        if self.guard is None:
-            self.view.health = None  # a change no gate follows: the next service's baseline is read afresh
+        # What runs now changes the node: only this change's own gate (_health_after) gives the next one a baseline.
+        self.view.health = None
         try:
             for command in self.commands:
                 self._run(command)
