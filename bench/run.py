@@ -232,10 +232,8 @@ def outage_rows(r: RolloutRun, timings: dict[str, float], goals: bool = True) ->
         for service in SERVICES:
             ratio, node = worst[service]
             name = f"outage {service}, worst of {r.nodes} nodes ({node})"
-            if goals:
-                rows.append(Row(name, round(ratio, 3), "x intrinsic", f"<= {OUTAGE_GOAL}", ratio <= OUTAGE_GOAL))
-            else:
-                rows.append(Row(name, round(ratio, 3), "x intrinsic", "-", None))
+            goal, met = (f"<= {OUTAGE_GOAL}", ratio <= OUTAGE_GOAL) if goals else ("-", None)
+            rows.append(Row(name, round(ratio, 3), "x intrinsic", goal, met))
     label = f"{r.nodes} nodes"
     rows.append(
         Row(

@@ -56,22 +56,21 @@ def material(ca: TestCA, node: str, stem: str, names: list[str] | None = None) -
     return {"key_src": str(leaf.key), "cert_src": str(leaf.cert), "bundle_src": str(ca.bundle)}
 
 
-def wait_for_command(lab: SimLab, node: str, command: str, since: float, timeout: float = 60) -> dict[str, Any]:
+def wait_for_command(
+    lab: SimLab, node: str, command: str, since: float, timeout: float = 60, event: str = "command"
+) -> dict[str, Any]:
+    """The node's ``event`` (``command`` when it starts, ``command_done`` when it ends) for ``command``."""
     return lab.wait_event(
         node,
-        lambda e: e["event"] == "command" and e["ts"] >= since and e["command"].startswith(command),
+        lambda e: e["event"] == event and e["ts"] >= since and e["command"].startswith(command),
         timeout=timeout,
     )
 
 
-def wait_for_command_done(lab: SimLab, node: str, command: str, since: float, timeout: float = 60) -> None:
+def wait_for_command_done(lab: SimLab, node: str, command: str, since: float) -> None:
     """The command in flight when the controller died ends on the node (a kill does not stop it): wait for that,
     however loaded the machine, instead of sleeping a guess."""
-    lab.wait_event(
-        node,
-        lambda e: e["event"] == "command_done" and e["ts"] >= since and e["command"].startswith(command),
-        timeout=timeout,
-    )
+    wait_for_command(lab, node, command, since, event="command_done")
 
 
 def _descendants(pid: int) -> list[int]:
