@@ -257,8 +257,16 @@ def _process_runs(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except OSError:  # there, but another user's
+        pass
+    # A killed worker whose ansible-playbook is gone too stays a zombie until init reaps it (in a container, maybe
+    # late or never): it still has a pid, and runs nothing. Linux says so in /proc; elsewhere the pid is the answer.
+    try:
+        with open("/proc/%d/stat" % pid, encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
         return True
-    return True
+    # "pid (comm) state ...": comm may hold spaces and parentheses, the state follows the last ")".
+    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
 
 
 def validate(run_id: str, purpose: str | None = None, ttl: int = DEFAULT_TTL) -> None:

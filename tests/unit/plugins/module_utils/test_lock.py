@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -285,6 +286,29 @@ def test_a_lock_whose_processes_ended_on_this_controller_is_taken_over_with_a_wa
     assert store.holder()["run_id"] == "relaunch"
     assert result["taken_over"]["run_id"] == "killed-run"
     assert "no process %d or %d runs on this controller" % (dead_pid, dead_pid) in result["warnings"][0]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="zombies are told apart through /proc")
+def test_a_lock_whose_killed_worker_is_a_zombie_not_yet_reaped_is_taken_over() -> None:
+    # A killed worker whose ansible-playbook died too waits as a zombie for init to reap it (late, in a container):
+    # it keeps its pid but runs nothing. Here the test process is the parent that has not reaped its child yet.
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    stat = "/proc/%d/stat" % zombie.pid
+    for _ in range(500):
+        with open(stat) as fh:
+            if fh.read().rpartition(")")[2].split()[0] == "Z":
+                break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the child never became a zombie")
+    try:
+        store = FakeStore()
+        take(store, "killed-run", who={**ME, "pid": zombie.pid, "worker_pid": zombie.pid}, tied_to_process=True)
+        result = take(store, "relaunch")
+        assert store.holder()["run_id"] == "relaunch"
+        assert result["taken_over"]["run_id"] == "killed-run"
+    finally:
+        zombie.wait()
 
 
 def test_a_lock_whose_worker_still_runs_is_refused_though_its_playbook_process_ended() -> None:
