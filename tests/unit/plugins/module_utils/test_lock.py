@@ -294,7 +294,7 @@ def test_a_lock_whose_killed_worker_is_a_zombie_not_yet_reaped_is_taken_over() -
     # it keeps its pid but runs nothing. Here the test process is the parent that has not reaped its child yet.
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])
     stat = "/proc/%d/stat" % zombie.pid
-    for _ in range(500):
+    for _attempt in range(500):
         with open(stat) as fh:
             if fh.read().rpartition(")")[2].split()[0] == "Z":
                 break
