@@ -335,26 +335,35 @@ class NodeGuard:
 
         Check mode never waits nor fails: it says what a real run would do, and the plan is reported as usual.
         ``health_before``: the health the previous change's gate read on this node just now (a call that changes
-        several services), the baseline instead of reading it again.
+        several services), the baseline instead of reading it again.  Otherwise the health is read first and the
+        legs last, so that a step that follows at once may take the decision's count as the legs it cuts (see
+        ``record_dropped``); a decision that waited for meetings to end reads the health again after the wait.
         """
         if self.check_mode:
             self.decision = preview(self.api, self.policy)
-        else:
-            self.decision = decide(self.api, self.policy, self.progress)
-        if not self.decision.proceed and not self.check_mode:
-            return False
-        if health_before is not None and not self.check_mode:
-            self.health_before = health_before
+            self._read_baseline()  # shown as alarms_before
             return True
+        if health_before is not None:
+            self.health_before = health_before
+        else:
+            self._read_baseline()
+        self.decision = decide(self.api, self.policy, self.progress)
+        if not self.decision.proceed:
+            return False
+        if self.decision.waited_s and health_before is None:
+            self._read_baseline()
+        return True
+
+    def _read_baseline(self) -> None:
         try:
             self.health_before = read_health(self.api)
         except CmsApiAuthError:
             raise
         except CmsApiError:
-            if self.decision.decision != "force":
+            if self.policy.on_active_calls != "force":
                 raise
             # force tolerates an API that cannot be read: there is then nothing to compare the health with.
-        return True
+            self.health_before = None
 
     @property
     def reason(self) -> str:
@@ -380,10 +389,17 @@ class NodeGuard:
             return False
         return True
 
-    def record_dropped(self) -> None:
+    def record_dropped(self, decision_is_last_read: bool = False) -> None:
         """Read the legs once more right before the step that drops them (0 expected: one may join after the
-        decision, and the summary must show it)."""
+        decision, and the summary must show it).
+
+        ``decision_is_last_read``: nothing ran on the node since ``check()`` read the legs (its last read but, after
+        a wait, the health), so that count is the one right before the step and is taken as it is.
+        """
         if self.legs_dropped is not None or self.check_mode:
+            return
+        if decision_is_last_read and self.decision is not None and self.decision.legs_at_decision is not None:
+            self.legs_dropped = self.decision.legs_at_decision
             return
         try:
             self.legs_dropped = self.api.legs_active()

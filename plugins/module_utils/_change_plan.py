@@ -44,7 +44,9 @@ DEFAULT_SECONDS: dict[str, float] = {
 }
 
 # The rebuild's phases in the order the role runs them (roles/db_cluster_rebuild/tasks/*.yml).
-REBUILD_PHASES = ("backup", "certificates", "remove", "remove_primary", "certs", "initialize", "join")
+# ``initialize``: the primary leaves last, takes its files and initializes, in one session, while the other nodes take
+# theirs (roles/db_cluster_rebuild/tasks/rebuild.yml).
+REBUILD_PHASES = ("backup", "certificates", "remove", "initialize", "join")
 
 
 def _seconds(timings: dict[str, Any] | None, key: str) -> float:
@@ -84,11 +86,9 @@ def _rebuild_commands(phase: str, node: str, plan: dict[str, Any], status: dict[
         return _pki_commands(plan) if is_primary and plan["mode"] == "generate" and plan["rebuild"] else []
     if not pending:
         return []
-    if phase in ("remove", "remove_primary"):
-        wanted_here = (phase == "remove_primary") == is_primary
-        return [db_cluster_remove()] if wanted_here and status.get("state") != "disabled" else []
-    if phase == "certs":
-        return []  # the role applies each node's files in the session of its initialize, join or connect
+    state = status.get("state")
+    if phase == "remove":
+        return [db_cluster_remove()] if not is_primary and state != "disabled" else []
     files = need["files"]
     certs = (
         []
@@ -96,11 +96,13 @@ def _rebuild_commands(phase: str, node: str, plan: dict[str, Any], status: dict[
         else [db_cluster_certs(**{k: v for k, v in files.items() if v})]
     )
     if phase == "initialize":
-        return [*certs, db_cluster_initialize()] if is_primary else []
+        if not is_primary:
+            return certs
+        return [*([db_cluster_remove()] if state != "disabled" else []), *certs, db_cluster_initialize()]
     if is_primary:
         return []
     verb = db_cluster_join if need["database"] else db_cluster_connect
-    return [*certs, verb(plan["primary_address"])]
+    return [verb(plan["primary_address"])]
 
 
 def _step_seconds(phase: str, command: str, timings: dict[str, Any] | None) -> float:
@@ -164,12 +166,13 @@ def rebuild_outcome_steps(plan: dict[str, Any], results: dict[str, dict[str, Any
 
 def rebuild_cluster_outage(steps: list[dict[str, Any]]) -> float:
     """The cluster is down from the first remove to the last join or connect: the replicas' removes run in
-    parallel, then the primary's, then initialize, then the joins and connects in parallel."""
+    parallel, then the primary's remove and initialize (the others take their files meanwhile), then the joins and
+    connects in parallel."""
 
     def longest(phase: str) -> float:
         return max((float(s["seconds"]) for s in steps if s["phase"] == phase), default=0.0)
 
-    return round(sum(longest(p) for p in ("remove", "remove_primary", "certs", "initialize", "join")), 2)
+    return round(sum(longest(p) for p in ("remove", "initialize", "join")), 2)
 
 
 def measured_timings(outcome_steps: list[dict[str, Any]], previous: dict[str, Any] | None) -> dict[str, float]:

@@ -23,7 +23,7 @@ import datetime
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._api import API_SPEC, api_configured
@@ -180,6 +180,7 @@ def _wait(
     start = time.monotonic()
     deadline = start + timeout
     while True:
+        read_at = time.monotonic()
         status, output = read_status(session)
         seen = observe(status)
         last = status.get("last_command") or {}
@@ -212,7 +213,7 @@ def _wait(
                 hint="Raise timeout if the node is only slow, or check the node and the primary, then run again: "
                 "the module continues from the state it finds.",
             )
-        time.sleep(poll)
+        time.sleep(max(0.0, read_at + poll - time.monotonic()))  # one read every ``poll`` seconds, its time included
 
 
 def _failure_hint(command: str) -> str:
@@ -440,6 +441,7 @@ DB_CLUSTER_ARGS = ArgumentSpec(
         "primary": {"type": "str"},
         "interface": {"type": "str", "default": "a"},
         "validate_certs": {"type": "bool", "default": True},
+        "remove_first": {"type": "bool", "default": False},
         "timeout": {"type": "int", "default": 300},
         "poll_interval": {"type": "float", "default": 0.3},
         **cert_file_spec(),
@@ -507,6 +509,7 @@ class ClusterRequest:
     poll: float = 0.3
     certs_command: str = ""  # database cluster certs with these files ("" without files)
     transition_command: str = ""  # what starts the transition to ``state`` ("" for certs)
+    remove_first: bool = False  # a node still clustered leaves first (remove), in the same session
 
 
 def cluster_request(params: dict[str, Any]) -> ClusterRequest:
@@ -519,6 +522,8 @@ def cluster_request(params: dict[str, Any]) -> ClusterRequest:
         )
     if state == "absent" and files:
         raise MmpValidationError("state absent takes no certificate files; remove them from the task")
+    if state == "absent" and params.get("remove_first"):
+        raise MmpValidationError("remove_first is for the states that follow a removal; state absent is the removal")
     if state == "joined" and files and "server_key" not in files:
         raise MmpValidationError(
             "a node that joins the cluster holds a database: give server_key and server_cert too (the 5-file "
@@ -547,6 +552,7 @@ def cluster_request(params: dict[str, Any]) -> ClusterRequest:
         poll=float(params["poll_interval"]),
         certs_command=certs_cmd,
         transition_command=transition,
+        remove_first=bool(params.get("remove_first")),
     )
 
 
@@ -558,23 +564,20 @@ def plan_cluster(request: ClusterRequest, before: dict[str, Any], uploads: list[
     """
     files, state = request.files, request.state
     certs_ok = not files or (_certs_match(before["certificates"], files) and not uploads)
+    if request.remove_first and state != "absent" and _must_leave(state, before, certs_ok, request.primary):
+        # The node leaves its cluster first (TechNote 216549: the primary last, after every other node), then is
+        # planned as the Disabled node it will be, with the certificates and interface it keeps.
+        left = dict(before, state="disabled", enabled=False, healthy=False, primary_address=None)
+        return [db_cluster_remove(), *plan_cluster(replace(request, remove_first=False), left, uploads, node)]
     if state == "absent":
         return [request.transition_command] if before["state"] != "disabled" else []
     if state == "certs":
-        if certs_ok:
-            return []
-        if before["state"] != "disabled":
+        if _must_leave(state, before, certs_ok, request.primary):
             raise _enabled_error(node, before, "change the database cluster certificates")
-        return [request.certs_command]
+        return [] if certs_ok else [request.certs_command]
     if reached(state, before, request.primary) and certs_ok:
         return []
-    # A node in the Error state outside any cluster (a failed join) may join or connect again with the
-    # certificates it has; one whose status still shows its membership is clustered, and must leave first.
-    if (
-        before["enabled"]
-        or before["state"] not in ("disabled", "error")
-        or (before["state"] == "error" and not certs_ok)
-    ):
+    if _must_leave(state, before, certs_ok, request.primary):
         raise _enabled_error(node, before, "make it %s" % _wanted_text(state, request.primary))
     if not files and not _has_certs(before, state):
         raise MmpValidationError(
@@ -587,6 +590,21 @@ def plan_cluster(request: ClusterRequest, before: dict[str, Any], uploads: list[
     if before["interface"] != request.interface:
         commands.append(db_cluster_localnode(request.interface))
     return [*commands, request.transition_command]
+
+
+def _must_leave(state: str, before: dict[str, Any], certs_ok: bool, primary: str | None) -> bool:
+    """Whether ``plan_cluster`` would refuse the node as clustered: it must leave its cluster before ``state``."""
+    if state == "certs":
+        return not certs_ok and before["state"] != "disabled"
+    if reached(state, before, primary) and certs_ok:
+        return False
+    # A node in the Error state outside any cluster (a failed join) may join or connect again with the
+    # certificates it has; one whose status still shows its membership is clustered, and must leave first.
+    return bool(
+        before["enabled"]
+        or before["state"] not in ("disabled", "error")
+        or (before["state"] == "error" and not certs_ok)
+    )
 
 
 class DbCluster:
@@ -648,8 +666,7 @@ class DbCluster:
 
     def _guard(self) -> None:
         """The call guard, before a transition that cuts the node's meetings; a skip leaves the node untouched."""
-        request = self.request
-        if request.state not in GUARDED_STATES or request.transition_command not in self.commands:
+        if not self._disruptive():
             return
         if not api_configured(self.module.params):
             self.module.warn(GUARD_OFF_WARNING)
@@ -659,34 +676,33 @@ class DbCluster:
         if not self.guard.check():
             self.commands, self.uploads = [], []  # left for a later run: nothing changes on this node
 
+    def _disruptive(self) -> list[str]:
+        """The commands of the plan that cut the node's meetings: a remove, and the transition of a guarded state."""
+        cutting = {db_cluster_remove()}
+        if self.request.state in GUARDED_STATES:
+            cutting.add(self.request.transition_command)
+        return [command for command in self.commands if command in cutting]
+
     def apply(self) -> None:
         request, session = self.request, self.session
         for key in self.uploads:
             session.upload(request.files[key]["name"], request.files[key]["data"])
             self.uploaded.append(request.files[key]["name"])
+        disruptive = self._disruptive()
+        transitions = {db_cluster_remove(): "absent", request.transition_command: request.state}
         for index, command in enumerate(self.commands):
-            if command == request.transition_command and self.guard is not None:
-                if not self.guard.last_look():
-                    # Skipped after all: the certificates (if any) are configured, clustering was not touched.
+            if command in disruptive and self.guard is not None:
+                # The legs again before each step that cuts them, unless nothing ran since the decision read them
+                # (no upload, no command): a participant who joined meanwhile is waited for too.
+                untouched = not (self.uploaded or index)
+                if not untouched and not self.guard.last_look():
+                    # Skipped: the certificates (if any) are configured; a remove already done stays done.
                     self.commands = self.commands[:index]
                     return
-                self.guard.record_dropped()
+                self.guard.record_dropped(decision_is_last_read=untouched)  # the first step's legs only
             session.run(command, confirm=True if expects_confirmation(command) else None)
-            if command == request.transition_command:
-                self.status, seconds = _wait(
-                    session,
-                    "%s reaching %s" % (command, _wanted_text(request.state, request.primary)),
-                    lambda s, o: reached(request.state, o, request.primary),
-                    request.timeout,
-                    request.poll,
-                    command=command,
-                    progress=getattr(self.module, "progress", None),
-                )
-                self.waited += seconds
-                if self.guard is not None:
-                    # A node that ends as primary or replica must see every database node up and in sync.
-                    in_sync = request.state in ("primary", "joined")
-                    self.guard.gate_after(database_in_sync=in_sync, timeout=request.timeout, poll_interval=request.poll)
+            if command in transitions:
+                self._wait_for(command, transitions[command], last=index == len(self.commands) - 1)
         if request.state == "certs" and self.commands:
             self.status, output = read_status(session)
             if not _certs_match(observe(self.status)["certificates"], request.files):
@@ -697,6 +713,24 @@ class DbCluster:
                     command=request.certs_command,
                     output=output,
                 )
+
+    def _wait_for(self, command: str, state: str, last: bool) -> None:
+        """Wait for the transition ``command`` started to reach ``state``; after the last one, the health gate."""
+        request = self.request
+        self.status, seconds = _wait(
+            self.session,
+            "%s reaching %s" % (command, _wanted_text(state, request.primary)),
+            lambda s, o: reached(state, o, request.primary),
+            request.timeout,
+            request.poll,
+            command=command,
+            progress=getattr(self.module, "progress", None),
+        )
+        self.waited += seconds
+        if self.guard is not None and last:
+            # A node that ends as primary or replica must see every database node up and in sync.
+            in_sync = request.state in ("primary", "joined")
+            self.guard.gate_after(database_in_sync=in_sync, timeout=request.timeout, poll_interval=request.poll)
 
     def dump(self) -> dict[str, Any]:
         applied = bool(self.commands) and not self.module.check_mode

@@ -122,6 +122,18 @@ options:
     description: Check the certificate files before C(database cluster certs) (see the description).
     type: bool
     default: true
+  remove_first:
+    description:
+      - A node that must leave its cluster before the wanted state (clustered, or in the C(Error) state with its
+        membership or without the given files) is removed first, in the same session (C(database cluster remove),
+        waited until C(Disabled)), then the rest of the plan runs. Without it such a node is refused, and nothing is sent.
+      - For the ordered rebuild, on the primary once every other node has left (the TechNote's order, the others
+        first and the primary last). The remove is guarded like O(state=absent); the call guard looks at the legs
+        again before the next transition, and the health gate runs once, after the last one.
+      - Not for O(state=absent), which is the removal.
+    type: bool
+    default: false
+    version_added: 0.2.0
   timeout:
     description: Seconds to wait for a transition (remove, initialize, join, connect) to finish.
     type: int

@@ -56,7 +56,9 @@ def test_rebuild_check_mode_writes_the_plan_of_every_command_the_real_run_then_s
     plan = record(message[len("plan: ") :])
     assert (plan["schema"], plan["kind"], plan["check_mode"]) == ("cisco_cms.mmp/change/1", "plan", True)
     assert [s["phase"] for s in plan["steps"]][:4] == ["backup", "backup", "backup", "certificates"]
-    assert plan["outage"]["cluster"] == 30.0  # remove, remove the primary, initialize, join: the benchmark's times
+    assert (
+        plan["outage"]["cluster"] == 30.0
+    )  # remove, then the primary's remove and initialize, join: the benchmark's times
     assert "dbclusterserver.cer expires in" in plan["summary"]
     assert [b["node"] for b in plan["backups"]] == list(NODES)
 

@@ -281,6 +281,48 @@ def test_a_replica_rejoins_on_new_files_uploaded_from_the_controller(
     assert commands(lab, "cms3", before) == [STATUS]
 
 
+def test_remove_first_takes_a_replica_out_and_back_onto_new_files_in_one_session(
+    fast_lab: SimLab, playbook: Callable[..., Any], tmp_path: Path
+) -> None:
+    lab = fast_lab
+    paths = make_db_pki(tmp_path / "new", DB_FQDNS[0], DB_FQDNS, ca=cluster_ca(lab))
+    task = play(
+        f"""
+        - name: rejoin
+          cisco_cms.mmp.cms_db_cluster:
+            state: joined
+            primary: 192.0.2.11
+            remove_first: true
+{src_args(paths)}
+""",
+        "cms3",
+    )
+    plan = [
+        "database cluster remove",
+        "database cluster certs extserver.key extserver.crt extclient.key extclient.crt extca.crt",
+        "database cluster join 192.0.2.11",
+    ]
+    # Check mode: the remove is in the plan, nothing is sent.
+    before = mark(lab, "cms3")["cms3"]
+    dry = playbook(lab, task, check=True)
+    assert dry.rc == 0, dry.stdout[-3000:]
+    assert dry.task("cms3", "rejoin")["commands"] == plan
+    assert set(commands(lab, "cms3", before)) == {STATUS}
+    # For real: one session, the remove waited for before the certificates, then the join.
+    run = playbook(lab, task)
+    assert run.rc == 0, run.stdout[-3000:]
+    rejoin = run.task("cms3", "rejoin")
+    assert rejoin["commands"] == plan and (rejoin["previous_state"], rejoin["state"]) == ("replica", "replica")
+    assert rejoin["waited"] >= FAST["cluster_remove"] + FAST["cluster_join"] - 0.05
+    assert [c for c in commands(lab, "cms3", before) if c != STATUS] == plan
+    opened = [e for e in lab.events("cms3")[before:] if e["event"] == "connection_opened"]
+    assert len(opened) == 2  # the check-mode run and the real one: one session each
+    assert "    192.0.2.13 (me)   : Connected Replica ( In Sync )\n" in lab.run("cms3", STATUS)
+    # Once there, nothing to do, with or without remove_first.
+    again = playbook(lab, task)
+    assert again.rc == 0 and again.changed("cms3") == 0
+
+
 def test_check_mode_plans_without_touching_the_node(
     fast_lab: SimLab, playbook: Callable[..., Any], tmp_path: Path
 ) -> None:

@@ -273,6 +273,39 @@ def test_a_given_baseline_still_catches_an_alarm_the_next_change_raises() -> Non
         guard.gate_after(database_in_sync=False, timeout=0, poll_interval=0)
 
 
+class LoggingNode(HealthyNode):
+    """Logs every read in order: ``legs`` and ``alarms``."""
+
+    def __init__(self, *legs: int) -> None:
+        super().__init__(*legs)
+        self.log: list[str] = []
+
+    def legs_active(self) -> int:
+        self.log.append("legs")
+        return super().legs_active()
+
+    def alarms(self) -> list[dict[str, Any]]:
+        self.log.append("alarms")
+        return []
+
+
+def test_the_guard_reads_the_health_first_and_the_legs_last_so_a_step_at_once_takes_that_count() -> None:
+    node = LoggingNode(0, 5)
+    guard = NodeGuard(node, policy(on_active_calls="fail"))
+    assert guard.check() is True
+    guard.record_dropped(decision_is_last_read=True)
+    assert node.log == ["alarms", "legs"] and guard.legs_dropped == 0
+
+
+def test_a_decision_that_waited_reads_the_health_again_and_a_step_after_other_work_reads_the_legs_again() -> None:
+    node = LoggingNode(2, 0, 1)
+    guard = NodeGuard(node, policy(on_active_calls="wait", calls_poll_interval=0.01))
+    assert guard.check() is True and guard.decision is not None and guard.decision.waited_s > 0
+    assert node.log == ["alarms", "legs", "legs", "alarms"]
+    guard.record_dropped()  # something ran since the decision: the legs are read again, and one leg joined
+    assert node.log[-1] == "legs" and guard.legs_dropped == 1
+
+
 def test_a_leg_that_joins_after_the_decision_fails_the_last_look_under_fail_before_the_service_is_touched() -> None:
     guard = NodeGuard(HealthyNode(0, 2), policy(on_active_calls="fail"))
     assert guard.check() is True

@@ -64,15 +64,19 @@ def test_rebuild_steps_follow_the_role_order_and_skip_what_a_node_already_has() 
     assert [(s["phase"], s["node"], s["commands"]) for s in steps] == [
         ("backup", "cms1", ["backup snapshot before"]),
         ("remove", "cms4", ["database cluster remove"]),
-        ("remove_primary", "cms1", ["database cluster remove"]),
-        # Each node's certificates go in the session of its initialize, join or connect.
+        # The primary leaves last, takes its files and initializes in one session; the others take theirs meanwhile.
         (
             "initialize",
             "cms1",
-            ["database cluster certs s.key s.crt c.key c.crt ca.crt", "database cluster initialize"],
+            [
+                "database cluster remove",
+                "database cluster certs s.key s.crt c.key c.crt ca.crt",
+                "database cluster initialize",
+            ],
         ),
+        ("initialize", "cms4", ["database cluster certs c.key c.crt ca.crt"]),
         ("join", "cms2", ["database cluster join 192.0.2.11"]),
-        ("join", "cms4", ["database cluster certs c.key c.crt ca.crt", "database cluster connect 192.0.2.11"]),
+        ("join", "cms4", ["database cluster connect 192.0.2.11"]),
     ]
     # remove (connect-only node) 5 + remove primary 5 + initialize 10 + the longest of join 10 / connect 5
     assert rebuild_cluster_outage(steps) == 30.0

@@ -262,18 +262,68 @@ def test_db_cluster_plan_needs_certificates_on_a_node_without_any(seen: Callable
 
 
 @pytest.mark.parametrize(
+    ("status", "state", "primary", "uploads", "commands"),
+    [
+        # Steps 7, 9 and 10 in one session: the old primary leaves last, takes new files, starts the new cluster.
+        (
+            STEP13,
+            "primary",
+            None,
+            ["ca_cert"],
+            ["database cluster remove", RENEWED_CERTS, "database cluster initialize"],
+        ),
+        # On the files it has, a replica becomes the primary of a new cluster after it leaves.
+        (STEP13, "primary", None, [], ["database cluster remove", "database cluster initialize"]),
+        # A replica that must take new files leaves first, then joins on them.
+        (
+            STEP13,
+            "joined",
+            "10.106.85.73",
+            ["ca_cert"],
+            ["database cluster remove", RENEWED_CERTS, "database cluster join 10.106.85.73"],
+        ),
+        (ERROR, "certs", None, [], ["database cluster remove", RENEWED_CERTS]),
+        # Already removed (a resumed run): no remove; already there: nothing.
+        (STEP08, "primary", None, [], [RENEWED_CERTS, "database cluster initialize"]),
+        (STEP11, "primary", None, [], []),
+        (STEP13, "joined", "10.106.85.73", [], []),
+    ],
+)
+def test_db_cluster_plan_with_remove_first_leaves_the_cluster_in_the_same_session(
+    seen: Callable[[str], dict[str, Any]],
+    status: str,
+    state: str,
+    primary: str | None,
+    uploads: list[str],
+    commands: list[str],
+) -> None:
+    request = cluster(state, primary, RENEWED, remove_first=True)
+    assert plan_cluster(request, seen(status), uploads, "cms2") == commands
+
+
+def test_db_cluster_plan_with_remove_first_still_refuses_expired_certificates_after_the_remove(
+    seen: Callable[[str], dict[str, Any]],
+) -> None:
+    # Leaving first does not make the expired files usable: refused before the remove is sent.
+    expired = dict(seen(STEP01), state="replica", enabled=True, healthy=True)
+    with pytest.raises(MmpValidationError, match="marked \\(expired\\)"):
+        plan_cluster(cluster("joined", "10.106.85.73", remove_first=True), expired, [], "cms2")
+
+
+@pytest.mark.parametrize(
     ("state", "files", "message"),
     [
         ("certs", None, "state certs needs the certificate files"),
         ("absent", RENEWED, "state absent takes no certificate files"),
         ("joined", {k: v for k, v in RENEWED.items() if not k.startswith("server")}, "holds a database"),
+        ("absent", None, "state absent is the removal"),
     ],
 )
 def test_db_cluster_request_is_refused_before_connecting(
     state: str, files: dict[str, str] | None, message: str
 ) -> None:
     with pytest.raises(MmpValidationError, match=message):
-        cluster(state, "10.1.1.1", files)
+        cluster(state, "10.1.1.1", files, remove_first=state == "absent" and not files)
 
 
 # ---- pki csr ----------------------------------------------------------------------------------------------------------
