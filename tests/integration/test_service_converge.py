@@ -488,12 +488,41 @@ def test_a_typo_key_or_an_entry_without_its_key_is_refused_before_any_change(
         },
     )
     assert run.rc != 0
-    # Every problem of every entry in one message, each named by its entry.
-    assert "service_certs_services entry 1 (webadmin) has unknown key(s) cert_scr" in run.stdout
-    assert "entry 2 (turn) (merged with service_certs_defaults) names no key or key_src" in run.stdout
-    assert "entry 3 (?) (merged with service_certs_defaults) names no service." in run.stdout
+    # Every problem of every entry in one message, each named by its entry and said once for the nodes it is on.
+    assert "service_certs_services entry 1 (webadmin) has unknown key(s) cert_scr (every node)" in run.stdout
+    assert "entry 2 (turn) (merged with service_certs_defaults) names no key or key_src (every node)" in run.stdout
+    assert "entry 3 (?) (merged with service_certs_defaults) names no service (every node)." in run.stdout
+    assert run.stdout.count("names no service (every node)") == 1
     for node in ("cms1", "cms2", "cms3"):
         assert mutating_events(lab, node, start) == []
+        assert not [e for e in lab.events(node) if e["ts"] >= start and e["event"] == "connection_opened"]
+
+
+def test_a_typo_in_one_node_s_own_variables_is_named_with_that_node_and_stops_every_node(
+    lab: SimLab, playbook: Callable[..., Run], tmp_path: Path
+) -> None:
+    # The group's entries are right; cms2's own (a host variable) has a typo: the one check names cms2 only.
+    extra = tmp_path / "typo.yml"
+    extra.write_text(
+        json.dumps(
+            {
+                "all": {
+                    "vars": {"service_certs_services": [{"service": "webadmin", "key": "a.key", "cert": "a.cer"}]},
+                    "hosts": {"cms2": {"service_certs_services": [{"service": "webadmin", "kee": "a.key"}]}},
+                }
+            }
+        )
+    )
+    start = time.time()
+    run = playbook(
+        lab,
+        SERVICE_CERTS,
+        inventories=(str(lab.dir / "inventory.yml"), str(REPO_ROOT / "inventory" / "lab"), str(extra)),
+    )
+    assert run.rc != 0
+    assert "service_certs_services entry 1 (webadmin) has unknown key(s) kee (cms2)" in run.stdout
+    assert "(every node)" not in run.stdout and "(cms1" not in run.stdout
+    for node in ("cms1", "cms2", "cms3"):
         assert not [e for e in lab.events(node) if e["ts"] >= start and e["event"] == "connection_opened"]
 
 
