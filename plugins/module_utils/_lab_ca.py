@@ -59,6 +59,7 @@ LAB_CA_ARGS = ArgumentSpec(
         "name": {"type": "str", "default": "cisco_cms.mmp Lab"},
         "ca_days": {"type": "int", "default": 3650},
         "ca_key_src": {"type": "path", "no_log": False},
+        "ca_key_passphrase": {"type": "str", "no_log": True},
         "ca_chain_src": {"type": "path"},
         "csr": {"type": "path"},
         "dest": {"type": "path"},
@@ -237,9 +238,20 @@ def _external_ca_problems(key: Any, chain: list[Any], key_src: str, chain_src: s
 
 
 def _external_ca(module: Any, path: str, key_src: str, chain_src: str, result: dict[str, Any]) -> tuple[Any, list[Any]]:
-    """A CA kept elsewhere: its key read in place (never copied), its chain checked; ``path`` gets the bundle and
-    the root so that the rollout finds them where it finds the lab CA's."""
-    key = load_private_key(read_controller_file(key_src, "ca_key_src"), "ca_key_src %s" % key_src)
+    """A CA kept elsewhere: its key read in place (never copied; an encrypted one opened with ca_key_passphrase), its
+    chain checked; ``path`` gets the bundle and the root so that the rollout finds them where it finds the lab CA's."""
+    data = read_controller_file(key_src, "ca_key_src")
+    passphrase = module.params.get("ca_key_passphrase")
+    try:
+        key = load_private_key(data, "ca_key_src %s" % key_src, path=key_src, passphrase=passphrase)
+    except MmpValidationError as exc:
+        if passphrase or "encrypted private keys" not in exc.message:
+            raise
+        # The lab CA signs on the controller: an encrypted CA key is fine, given its passphrase.
+        raise MmpValidationError(
+            "ca_key_src %s is encrypted: give its passphrase in ca_key_passphrase (cms_ca_key_passphrase for the csrs "
+            "role). The key is decrypted in memory on the controller only, never written or sent anywhere." % key_src
+        ) from None
     chain = load_certificates(read_controller_file(chain_src, "ca_chain_src"), "ca_chain_src %s" % chain_src)
     problems = _external_ca_problems(key, chain, key_src, chain_src)
     if problems:

@@ -687,7 +687,9 @@ class ServiceCertificates:
         try:
             # A new key gets the full consistency check; the very key this part runs on now has passed it.
             in_use = any(c is not None and c.key.data == m.key.content for c in self.current.values())
-            m.key_obj = load_private_key(m.key.content, m.key.shown(), check=not in_use)
+            m.key_obj = load_private_key(
+                m.key.content, m.key.shown(), check=not in_use, path=m.key.source or m.key.name
+            )
             m.certs = load_certificates(m.cert.content, m.cert.shown())
             if m.bundle is not None:
                 m.bundle_certs = load_certificates(m.bundle.content, m.bundle.shown())

@@ -164,9 +164,11 @@ def load_csr(data: bytes | str, source: str = "CSR") -> Any:
         raise MmpValidationError("%s cannot be read as a CSR (%s)" % (source, exc)) from None
 
 
-def _encrypted_key_error(source: str) -> MmpValidationError:
-    plain = re.sub(r"(\.[A-Za-z0-9]+)?$", r"-decrypted\1", source, count=1) if source else "key-decrypted.key"
-    return MmpValidationError("%s: %s" % (source, _ENCRYPTED_HINT.format(name=source, plain=plain)))
+def _encrypted_key_error(source: str, path: str | None = None) -> MmpValidationError:
+    """``source`` names the key in the message; ``path`` (its file, when ``source`` is a label) goes in the command."""
+    name = path or source
+    plain = re.sub(r"(\.[A-Za-z0-9]+)?$", r"-decrypted\1", name, count=1) if name else "key-decrypted.key"
+    return MmpValidationError("%s: %s" % (source, _ENCRYPTED_HINT.format(name=name, plain=plain)))
 
 
 @functools.lru_cache(maxsize=16)
@@ -176,16 +178,38 @@ def _load_pem_private_key(block: bytes, check: bool) -> Any:
     return serialization.load_pem_private_key(block, password=None, unsafe_skip_rsa_key_validation=not check)
 
 
-def load_private_key(data: bytes | str, source: str = "private key", check: bool = True) -> Any:
-    """An unencrypted PEM private key; an encrypted one is refused with how to decrypt it.
+def _decrypt_private_key(text: str, source: str, passphrase: str) -> Any:
+    """An encrypted PEM private key opened with its passphrase (never cached: the passphrase is a secret)."""
+    blocks = [block for label, block in pem_blocks(text) if label.endswith("PRIVATE KEY")]
+    try:
+        return serialization.load_pem_private_key(blocks[0].encode() if blocks else b"", password=passphrase.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise MmpValidationError(
+            "%s could not be decrypted with the passphrase given, or is not a PEM private key" % source
+        ) from None
+
+
+def load_private_key(
+    data: bytes | str,
+    source: str = "private key",
+    check: bool = True,
+    path: str | None = None,
+    passphrase: str | None = None,
+) -> Any:
+    """An unencrypted PEM private key; an encrypted one is refused with how to decrypt it (``path``: the key's file
+    for that command, when ``source`` is a label), unless ``passphrase`` is given for a key that stays on the
+    controller (the lab CA's).
 
     ``check`` False skips the RSA consistency check, for a key only compared by its public half: the key a running
     service already uses (it loaded it), never a new key.
     """
     _require()
     text = _as_text(data)
-    if "ENCRYPTED PRIVATE KEY" in text or re.search(r"Proc-Type:\s*4\s*,\s*ENCRYPTED", text):
-        raise _encrypted_key_error(source)
+    encrypted = "ENCRYPTED PRIVATE KEY" in text or re.search(r"Proc-Type:\s*4\s*,\s*ENCRYPTED", text)
+    if encrypted and passphrase:
+        return _decrypt_private_key(text, source, passphrase)
+    if encrypted:
+        raise _encrypted_key_error(source, path)
     blocks = [block for label, block in pem_blocks(text) if label.endswith("PRIVATE KEY")]
     if not blocks:
         raise MmpValidationError(
@@ -199,7 +223,7 @@ def load_private_key(data: bytes | str, source: str = "private key", check: bool
     try:
         return _load_pem_private_key(blocks[0].encode(), check)
     except TypeError:
-        raise _encrypted_key_error(source) from None
+        raise _encrypted_key_error(source, path) from None
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise MmpValidationError("%s cannot be read as a private key (%s)" % (source, exc)) from None
 

@@ -49,9 +49,16 @@ options:
     default: 3650
   ca_key_src:
     description:
-      - Private key (PEM, unencrypted) of an existing issuing CA to sign with, instead of the CA under O(path).
-      - Read in place, never copied. Goes with O(ca_chain_src).
+      - Private key (PEM) of an existing issuing CA to sign with, instead of the CA under O(path).
+      - Read in place, never copied. Goes with O(ca_chain_src). An encrypted key needs O(ca_key_passphrase).
     type: path
+  ca_key_passphrase:
+    description:
+      - Passphrase of an encrypted O(ca_key_src). The key is decrypted in memory on the controller, where the lab CA
+        signs; nothing decrypted is written. (Keys for CMS services stay unencrypted, the MMP has no passphrase
+        prompt; this one never goes to a node.)
+    type: str
+    version_added: 0.2.0
   ca_chain_src:
     description:
       - The certificate of that issuing CA, then its issuers up to the root CA (the CMS bundle layout). It must

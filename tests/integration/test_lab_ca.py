@@ -115,6 +115,41 @@ def test_a_ca_that_cannot_sign_is_refused_with_the_reason_and_nothing_is_written
         assert not (tmp_path / f"{name}-signed.cer").exists() and not (tmp_path / name).exists(), name
 
 
+def test_an_encrypted_ca_key_signs_with_its_passphrase_and_is_refused_by_name_without_it(
+    lab: SimLab, playbook: Callable[..., Any], tmp_path: Path
+) -> None:
+    seed = seed_ca(lab)
+    chain = tmp_path / "chain.cer"
+    chain.write_bytes(seed["intermediate"].read_bytes() + seed["root"].read_bytes())
+    key = serialization.load_pem_private_key(seed["key"].read_bytes(), password=None)
+    encrypted = tmp_path / "issuing-encrypted.key"
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"ca secret"),
+        )
+    )
+    csr = write_csr(tmp_path / "cms1.csr", "cms1.lab.cms.example")
+    base: dict[str, Any] = {"ca_key_src": encrypted, "ca_chain_src": chain, "csr": csr}
+    tasks: dict[str, dict[str, Any]] = {
+        "without": {"path": tmp_path / "a", **base, "dest": tmp_path / "without.cer"},
+        "wrong": {"path": tmp_path / "b", **base, "ca_key_passphrase": "'not it'", "dest": tmp_path / "wrong.cer"},
+        "right": {"path": tmp_path / "c", **base, "ca_key_passphrase": "'ca secret'", "dest": tmp_path / "right.cer"},
+    }
+    run = playbook(lab, sign_play(tasks))
+    without, wrong, right = (run.task("localhost", name) for name in ("without", "wrong", "right"))
+    assert without.get("failed") and f"ca_key_src {encrypted} is encrypted: give its passphrase in" in without["msg"]
+    assert "not supported by CMS" not in without["msg"]
+    assert wrong.get("failed") and "could not be decrypted with the passphrase given" in wrong["msg"]
+    assert not (tmp_path / "without.cer").exists() and not (tmp_path / "wrong.cer").exists()
+    assert not right.get("failed"), right.get("msg")
+    cert = x509.load_certs((tmp_path / "right.cer").read_bytes())[0]
+    assert x509.issued_by(cert, x509.load_certs(seed["intermediate"].read_bytes())[0])
+    # The passphrase is no_log: it is in no result, nor in the output.
+    assert "ca secret" not in run.stdout
+
+
 def test_check_mode_creates_no_ca_directory_and_no_lock_then_a_real_run_signs(
     lab: SimLab, playbook: Callable[..., Any], tmp_path: Path
 ) -> None:

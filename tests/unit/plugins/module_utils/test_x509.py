@@ -206,6 +206,27 @@ def test_encrypted_private_keys_are_refused_with_how_to_decrypt(tree: Tree, fmt:
     assert "openssl rsa -in cms1.key -out cms1-decrypted.key" in message
 
 
+def test_the_decrypt_command_names_the_key_file_when_the_message_names_it_with_a_label(tree: Tree) -> None:
+    pem = tree.leaf_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"s3")
+    )
+    with pytest.raises(MmpValidationError) as err:
+        _x509.load_private_key(pem, "new.key (from /srv/pki/new.key)", path="/srv/pki/new.key")
+    message = str(err.value)
+    assert message.startswith("new.key (from /srv/pki/new.key): encrypted private keys are not supported by CMS")
+    assert "`openssl rsa -in /srv/pki/new.key -out /srv/pki/new-decrypted.key`" in message
+
+
+def test_a_passphrase_opens_an_encrypted_key_and_a_wrong_one_is_named(tree: Tree) -> None:
+    pem = tree.leaf_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"s3")
+    )
+    key = _x509.load_private_key(pem, "ca.key", passphrase="s3")
+    assert key.public_key().public_numbers() == tree.leaf_key.public_key().public_numbers()
+    with pytest.raises(MmpValidationError, match=r"ca\.key could not be decrypted with the passphrase given"):
+        _x509.load_private_key(pem, "ca.key", passphrase="nope")
+
+
 def test_openssh_and_missing_keys_are_refused(tree: Tree) -> None:
     openssh = tree.leaf_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
