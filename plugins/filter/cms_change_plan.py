@@ -23,7 +23,8 @@ options:
     description:
       - For C(db_cluster_rebuild), C(kind) (C(plan) or C(outcome)), C(plan), C(statuses), and for an outcome
         C(results), C(after), C(measured_outage), C(estimate). For C(service_certs), C(kind), C(reports) (per node,
-        its C(service_certs_report)). Both take C(timings), C(basis), C(call_guard), C(created), C(check_mode).
+        its C(service_certs_report)), C(trust) and C(trust_cleanup) (per node, its M(cisco_cms.mmp.cms_trust)
+        results of the role's trust phases, when they ran). Both take C(timings), C(basis), C(call_guard), C(created), C(check_mode).
     type: dict
     required: true
   procedure:

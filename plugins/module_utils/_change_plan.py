@@ -367,15 +367,60 @@ def rebuild_document(request: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+# The service certificates' trust phases (roles/service_certs/tasks/trust.yml, trust_cleanup.yml): before every swap,
+# the new CA joins each trust store in use on every node; after it, on request, the old CA leaves them.
+TRUST_PHASES = {"trust": "add", "trust_cleanup": "remove"}
+
+
+def _trust_steps(
+    phase: str, results: dict[str, Any], outcome: bool, timings: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One trust phase's steps, node after node (the role runs it one node at a time), from each node's cms_trust
+    results (a loop over its stores); and the outages of the restarts that apply them."""
+    steps, services = [], []
+    for node, found in (results or {}).items():
+        for r in found or []:
+            # A store left alone (not in use), a node the call guard left busy, a task not run: no step.
+            if not isinstance(r, dict) or r.get("skipped") or r.get("skipped_busy") or not r.get("commands"):
+                continue
+            if outcome and not r.get("changed"):
+                continue
+            restarted = next((c.split()[0] for c in r["commands"] if c.split()[1:] in (["restart"], ["disable"])), None)
+            moved = r.get("added" if phase == "trust" else "removed") or []
+            cas = ", ".join(ca.get("subject") or "?" for ca in moved) or "no CA"
+            why = (
+                "the new CA joins the %s trust store beside the old one (%s), before any certificate is swapped"
+                if phase == "trust"
+                else "the old CA leaves the %s trust store (%s): no certificate chains to it"
+            ) % (r.get("store") or "?", cas)
+            seconds = 0.0
+            if restarted:
+                default = DEFAULT_SECONDS["callbridge" if restarted == "callbridge" else "service"]
+                seconds = float(r.get("outage_seconds") or 0) if outcome else float(timings.get(restarted, default))
+                services.append({"node": node, "service": restarted, "seconds": round(seconds, 2)})
+            steps.append(
+                {
+                    "phase": phase,
+                    "node": node,
+                    "commands": list(r["commands"]),
+                    "why": why,
+                    "seconds": round(seconds, 2),
+                }
+            )
+    return steps, services
+
+
 def service_document(request: dict[str, Any]) -> dict[str, Any]:
     """The service certificates' plan or outcome from the role's per-node reports (``service_certs_report``).
 
-    ``request``: ``kind``, ``reports`` (per node, in play order, its rollout entries with ``commands``), ``timings``
+    ``request``: ``kind``, ``reports`` (per node, in play order, its rollout entries with ``commands``), ``trust`` and
+    ``trust_cleanup`` (per node, its cms_trust results of the role's trust phases, when they ran), ``timings``
     (seconds per service from an earlier run), ``basis``, ``run``, ``call_guard``, ``created``, ``check_mode``.
     """
     outcome = request["kind"] == "outcome"
     timings = request.get("timings") or {}
-    steps, nodes, services = [], {}, []
+    steps, services = _trust_steps("trust", request.get("trust") or {}, outcome, timings)
+    nodes: dict[str, dict[str, Any]] = {}
     for node, entries in (request.get("reports") or {}).items():
         rollout = [e for e in entries or [] if e.get("phase") == "rollout"]
         changing = [e for e in rollout if e.get("commands")]
@@ -410,13 +455,15 @@ def service_document(request: dict[str, Any]) -> dict[str, Any]:
                 }
             )
             services.append({"node": node, "service": service, "seconds": round(seconds, 2)})
-    changed = [n for n, v in nodes.items() if v["changes"]]
-    verb = "changed" if outcome else "would change"
-    summary = (
-        "%s %s on %s." % ("%d service(s)" % len(steps), verb, ", ".join(changed))
-        if steps
-        else "Nothing to do: every service already runs its wanted certificate."
-    )
+    cleanup, cleanup_outages = _trust_steps("trust_cleanup", request.get("trust_cleanup") or {}, outcome, timings)
+    steps += cleanup
+    services += cleanup_outages
+    for step in steps:
+        if step["phase"] in TRUST_PHASES:
+            node = nodes.setdefault(step["node"], {"changes": False, "why": [], "before": {}, "after": {}})
+            node["changes"] = True
+            node["why"].append("%s: %s" % (step["phase"].replace("_", " "), step["why"]))
+    summary = _service_summary(steps, nodes, outcome)
     return document(
         request["kind"],
         "service_certs",
@@ -431,6 +478,19 @@ def service_document(request: dict[str, Any]) -> dict[str, Any]:
         outage={"cluster": None, "services": services},
         basis=request.get("basis"),
     )
+
+
+def _service_summary(steps: list[dict[str, Any]], nodes: dict[str, Any], outcome: bool) -> str:
+    if not steps:
+        return "Nothing to do: every service already runs its wanted certificate."
+    verb = "changed" if outcome else "would change"
+    changed = ", ".join(n for n, v in nodes.items() if v["changes"])
+    counts = {p: len([s for s in steps if s["phase"] == p]) for p in TRUST_PHASES}
+    swaps = len(steps) - sum(counts.values())
+    parts = ["%d trust store(s) (the new CA added, before any swap)" % counts["trust"]] if counts["trust"] else []
+    parts += ["%d service(s)" % swaps] if swaps else []
+    parts += ["%d trust store(s) (the old CA removed)" % counts["trust_cleanup"]] if counts["trust_cleanup"] else []
+    return "%s %s on %s." % (", then ".join(parts), verb, changed)
 
 
 def expiry(node: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ is what a rollback goes back to.  A Call Bridge takes trust changes at ``callbri
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -367,6 +368,10 @@ class Trust:
         self.uploaded = False
         self.guard: dict[str, Any] | None = None
         self.skipped_busy = False
+        # The service is down from the restart (or the 2.x Web Bridge's disable) until the command that brings it back
+        # returns: what the change record reports as this step's outage.
+        self.outage = 0.0
+        self._down_at: float | None = None
 
     @property
     def node(self) -> str:
@@ -487,11 +492,17 @@ class Trust:
         return decision.proceed
 
     def _run(self, command: str) -> None:
+        word = command.split()[1:]
+        if word in (["restart"], ["disable"]) and self._down_at is None:
+            self._down_at = time.monotonic()
         self.ran.append(command)
         output = self.session.run(command, check=False)
         error = find_error(output)
         if error:
             raise MmpCommandError("%s reported: %s" % (command, error), node=self.node, command=command, output=output)
+        if word in (["restart"], ["enable"]) and self._down_at is not None:
+            self.outage += time.monotonic() - self._down_at
+            self._down_at = None
 
     def _check_after(self) -> None:
         """The store names the new bundle: read back, as an admin would look at the status."""
@@ -531,6 +542,7 @@ class Trust:
             ),
             "verify": self.request.verify or self.state.verify,
             "restarted": _restarts(self.ran),
+            "outage_seconds": round(self.outage, 3),
             "call_guard": self.guard,
         }
         if self.skipped_busy:

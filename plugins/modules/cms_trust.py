@@ -182,6 +182,12 @@ restarted:
   description: Whether the service was restarted so that the change took effect.
   returned: always
   type: bool
+outage_seconds:
+  description: Seconds the service was down for the change to take effect, from the restart (or the 2.x Web Bridge's
+    C(disable)) until the command that brings it back returned; C(0) when nothing restarted (check mode included).
+  returned: always
+  type: float
+  sample: 2.04
 call_guard:
   description: The call guard's decision before the restart (C(node), C(decision), C(legs_at_decision),
     C(waited_s), C(reason)); C(null) when no restart ran or the guard is off.

@@ -13,6 +13,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._change_plan import 
     measured_timings,
     rebuild_cluster_outage,
     rebuild_plan_steps,
+    service_document,
 )
 
 TARGET = {
@@ -109,3 +110,76 @@ def test_the_markdown_escapes_what_would_break_a_table() -> None:
     assert "| 1 | n | p | `a \\| b` | one<br>two \\| three | 1 |" in text.splitlines()
     assert "| n | yes | w | c_cert f (?) | - |" in text.splitlines() and text.endswith("\n")
     assert expiry(nodes["n"]) == {"c_cert": {"old": None, "new": None}}
+
+
+def trust_result(store: str, commands: list[str], **fields: Any) -> dict[str, Any]:
+    """One loop item of the role's trust phase: a cms_trust result."""
+    return {
+        "store": store,
+        "commands": commands,
+        "changed": bool(commands),
+        "added": [{"subject": "CN=New CA"}],
+        "removed": [{"subject": "CN=Old CA"}],
+        "outage_seconds": 0.0,
+        **fields,
+    }
+
+
+def swap(service: str) -> dict[str, Any]:
+    return {
+        "phase": "rollout",
+        "service": service,
+        "commands": ["%s certs k.key c.cer" % service],
+        "old_cert": "o",
+        "new_cert": "n",
+        "outage_seconds": 0.5,
+    }
+
+
+def test_a_ca_change_plans_every_trust_store_first_and_the_old_ca_s_removal_last() -> None:
+    restart = ["callbridge trust c2w b.cer", "callbridge restart"]
+    request = {
+        "kind": "plan",
+        "reports": {"cms1": [swap("webadmin")], "cms2": [swap("webadmin")]},
+        "trust": {
+            "cms1": [trust_result("callbridge c2w", restart), trust_result("tls sip", [], skipped_store="not in use")],
+            "cms2": [trust_result("callbridge c2w", restart)],
+        },
+        "trust_cleanup": {
+            "cms2": [trust_result("callbridge c2w", ["callbridge trust c2w b2.cer", "callbridge restart"])]
+        },
+        "timings": {"callbridge": 3.0},
+    }
+    doc = service_document(request)
+    assert [(s["phase"], s["node"]) for s in doc["steps"]] == [
+        ("trust", "cms1"),
+        ("trust", "cms2"),
+        ("webadmin", "cms1"),
+        ("webadmin", "cms2"),
+        ("trust_cleanup", "cms2"),
+    ]
+    assert doc["commands"]["cms1"] == [*restart, "webadmin certs k.key c.cer"]
+    assert "CN=New CA" in doc["steps"][0]["why"] and "CN=Old CA" in doc["steps"][-1]["why"]
+    # Each restart that applies a trust change is an outage, estimated from the last run's Call Bridge restart.
+    assert [o for o in doc["outage"]["services"] if o["service"] == "callbridge"] == [
+        {"node": "cms1", "service": "callbridge", "seconds": 3.0},
+        {"node": "cms2", "service": "callbridge", "seconds": 3.0},
+        {"node": "cms2", "service": "callbridge", "seconds": 3.0},
+    ]
+    assert doc["summary"] == (
+        "2 trust store(s) (the new CA added, before any swap), then 2 service(s), then 1 trust store(s) (the old CA "
+        "removed) would change on cms1, cms2."
+    )
+    assert any(w.startswith("trust cleanup: ") for w in doc["nodes"]["cms2"]["why"])
+
+
+def test_an_outcome_shows_the_trust_stores_that_changed_with_their_measured_restart() -> None:
+    done = trust_result("callbridge c2w", ["callbridge trust c2w b.cer", "callbridge restart"], outage_seconds=2.345)
+    busy = trust_result(
+        "callbridge cluster", ["callbridge trust cluster b.cer", "callbridge restart"], changed=False, skipped_busy=True
+    )
+    doc = service_document({"kind": "outcome", "reports": {"cms1": []}, "trust": {"cms1": [done, busy]}})
+    assert [(s["phase"], s["seconds"]) for s in doc["steps"]] == [("trust", 2.35)]
+    assert doc["outage"]["services"] == [{"node": "cms1", "service": "callbridge", "seconds": 2.35}]
+    assert doc["nodes"]["cms1"]["changes"] and doc["summary"].endswith("changed on cms1.")
+    assert service_document({"kind": "plan", "reports": {"cms1": []}})["summary"].startswith("Nothing to do")
