@@ -216,20 +216,38 @@ def _target(session: Any, target: Target | None, break_hint: str) -> Target:
 class MmpLockHeld(MmpError):
     """Another run holds the lock; nothing was changed."""
 
-    def __init__(self, node: str, seen: Seen, break_hint: str = BREAK_HINT, waited: float | None = None) -> None:
+    def __init__(
+        self,
+        node: str,
+        seen: Seen,
+        break_hint: str = BREAK_HINT,
+        waited: float | None = None,
+        dead_for: str = "",
+    ) -> None:
         wait = (
             "Wait for that run to end, or for the lock to expire at %s." % seen.holder.expires
             if seen.holder is not None
             else "The file does not say when it expires."
         )
         waited_text = " (waited %d s for it: the wait option)" % round(waited) if waited else ""
-        super().__init__(
-            "%s is locked by another run%s: %s. Nothing was changed." % (node, waited_text, seen.describe()),
-            node=node,
-            hint="%s If that run is dead (killed, its controller gone), break the lock with %s." % (wait, break_hint),
-        )
+        if dead_for:
+            # A cluster lock whose run died while it changed another node: that node may be left half changed (a
+            # service disabled), so the cluster's other nodes wait for that node's own change to take it over.
+            message = (
+                "%s is held by a run that died while it changed %s: %s. %s may be left half changed, so only its own "
+                "change takes this lock over; nothing was changed." % (node, dead_for, seen.describe(), dead_for)
+            )
+            hint = (
+                "Run the rollout for %s too (it goes first, then frees the lock for the others), or, once %s serves "
+                "again, break the lock with %s." % (dead_for, dead_for, break_hint)
+            )
+        else:
+            message = "%s is locked by another run%s: %s. Nothing was changed." % (node, waited_text, seen.describe())
+            hint = "%s If that run is dead (killed, its controller gone), break the lock with %s." % (wait, break_hint)
+        super().__init__(message, node=node, hint=hint)
         self.seen = seen
         self.break_hint = break_hint
+        self.dead_for = dead_for
 
     def to_fail_kwargs(self) -> dict[str, Any]:
         # The holder as data too, so that a role can show or act on it without parsing the message.
@@ -378,11 +396,27 @@ def _claim(session: Any, seen: Seen, target: Target) -> str | None:
 # ------------------------------------------------------------------------------------------------------------
 # Acquire and release
 # ------------------------------------------------------------------------------------------------------------
-def _takeover_reason(seen: Seen, now: datetime.datetime, controller: str, break_lock: bool) -> str | None:
-    """Why another run's lock may be taken over (expired, its run is dead here, or broken on request), else None."""
+def _dead_for_another_node(seen: Seen, controller: str, node: str) -> str:
+    """The node a cluster lock names when its run died here while changing a node other than ``node``, else ``""``."""
+    holder = seen.holder
+    if holder is not None and holder.node and holder.node != node and holder.gone(controller):
+        return holder.node
+    return ""
+
+
+def _takeover_reason(
+    seen: Seen, now: datetime.datetime, controller: str, break_lock: bool, node: str = ""
+) -> str | None:
+    """Why another run's lock may be taken over (expired, its run is dead here, or broken on request), else None.
+
+    A dead run's cluster lock is taken over at once only for the node it names (``node``): that run died while it
+    changed that node, whose services may be left down, and another node of the cluster must not go down meanwhile.
+    """
     holder = seen.holder
     if holder is not None and holder.expired(now):
         return "expired at %s" % holder.expires
+    if _dead_for_another_node(seen, controller, node):
+        return "broken on request (break_lock)" if break_lock else None
     if holder is not None and holder.gone(controller):
         pids = " or ".join(str(pid) for pid in (holder.pid, holder.worker_pid) if pid > 0)
         return "its run ended without releasing it (no process %s runs on this controller any more)" % pids
@@ -423,9 +457,10 @@ def acquire(
     if seen is not None and seen.holder is not None and seen.holder.held_by(run_id, where.node):
         started = parse_iso(seen.holder.started)
     elif seen is not None:
-        why = _takeover_reason(seen, now, str(who["controller"]), break_lock)
+        why = _takeover_reason(seen, now, str(who["controller"]), break_lock, where.node)
         if why is None:
-            raise MmpLockHeld(where.subject, seen, where.break_hint)
+            dead_for = _dead_for_another_node(seen, str(who["controller"]), where.node)
+            raise MmpLockHeld(where.subject, seen, where.break_hint, dead_for=dead_for)
         warnings.append(
             "%s: took over the lock of %s: %s. If that run is still going, stop it: two runs now change this %s."
             % (where.subject, seen.describe(), why, "cluster" if where.cluster else "node")
@@ -487,7 +522,9 @@ def acquire_waiting(
             if remaining <= 0:
                 if not wait:
                     raise
-                raise MmpLockHeld(held.node or "", held.seen, held.break_hint, waited=clock() - start) from None
+                raise MmpLockHeld(
+                    held.node or "", held.seen, held.break_hint, waited=clock() - start, dead_for=held.dead_for
+                ) from None
             if progress is not None:
                 elapsed = clock() - start
                 progress(
@@ -508,10 +545,15 @@ def release(
     check_mode: bool = False,
     break_hint: str = BREAK_HINT,
     target: Target | None = None,
+    identity: dict[str, Any] | None = None,
+    only_if_dead: bool = False,
 ) -> dict[str, Any]:
     """Remove the lock (the node's own, or ``target``) if ``run_id`` holds it (or any lock, with ``break_lock``).
 
     Another run's lock is left alone with a warning: a run that ends never frees a node another run is changing.
+    One exception: a cluster lock that a dead run of this controller left for this very node (killed after the node's
+    change, before it freed the cluster) is freed, with a warning: this node's run is done with it, and that run is
+    gone. ``only_if_dead``: only that lock is removed; any other is left alone without a warning.
     Returns ``changed``, ``released``, ``holder`` (the lock found, or ``None``) and ``warnings``.
     """
     validate(run_id)
@@ -522,13 +564,27 @@ def release(
     if seen is None:
         return result
     ours = seen.holder is not None and seen.holder.held_by(run_id, where.node)
-    if not ours and not break_lock:
+    left_for_me = (
+        not ours
+        and seen.holder is not None
+        and bool(where.node)
+        and seen.holder.node == where.node
+        and seen.holder.gone(str((identity or controller_identity())["controller"]))
+    )
+    if only_if_dead and not left_for_me:
+        return result
+    if left_for_me:
+        result["warnings"].append(
+            "%s: freed the lock a dead run left for %s (%s): that run ended without freeing it"
+            % (where.subject, where.node, seen.describe())
+        )
+    elif not ours and not break_lock:
         result["warnings"].append(
             "%s: the lock is held by another run (%s) and was left alone; to remove it anyway, set %s"
             % (where.subject, seen.describe(), where.break_hint)
         )
         return result
-    if not ours:
+    if not ours and not left_for_me:
         result["warnings"].append("%s: broke the lock of %s (break_lock)" % (where.subject, seen.describe()))
     if not check_mode:
         aside = _claim(session, seen, where)
@@ -553,6 +609,7 @@ LOCK_ARGS = ArgumentSpec(
         "scope": {"type": "str", "default": "node", "choices": ["node", "cluster"]},
         "cluster": {"type": "str"},
         "wait": {"type": "int", "default": 0},
+        "only_if_dead": {"type": "bool", "default": False},
     }
 )
 
@@ -593,6 +650,11 @@ def run_lock(module: Any) -> None:
     try:
         validate(p["run_id"], p["purpose"], p["ttl"])
         validate_scope(p["scope"], p["cluster"], p["wait"], node)
+        if p["only_if_dead"] and (p["state"] != "absent" or p["scope"] != "cluster"):
+            raise MmpValidationError(
+                "only_if_dead releases a cluster lock a dead run left for this node: give it with state: absent and "
+                "scope: cluster, or leave it out"
+            )
     except MmpValidationError as exc:
         module.fail_json(**exc.to_fail_kwargs())
 
@@ -635,7 +697,14 @@ def _lock_or_unlock(module: Any, session: Any, target: Target | None) -> dict[st
             target=target,
         )
     else:
-        result = release(session, p["run_id"], break_lock=p["break_lock"], check_mode=module.check_mode, target=target)
+        result = release(
+            session,
+            p["run_id"],
+            break_lock=p["break_lock"],
+            check_mode=module.check_mode,
+            target=target,
+            only_if_dead=p["only_if_dead"],
+        )
     for warning in result.pop("warnings"):
         module.warn(warning)
     result["file"] = target.file if target is not None else LOCK_FILE

@@ -103,7 +103,19 @@ options:
       - Check mode never waits.
     type: int
     default: 0
+  only_if_dead:
+    description:
+      - With O(state=absent) and O(scope=cluster), release only a lock that a dead run of this controller left for
+        this task's host (killed after the host's change, before it freed its cluster); any other lock, or none, is
+        left alone without a warning. The C(service_certs) role sets it for a node already in place, which is not
+        rolled out and so would never take that lock over.
+    type: bool
+    default: false
+    version_added: 0.2.0
 notes:
+  - A dead run's cluster lock (O(tied_to_process=true), its processes ended on this controller) is taken over at once
+    only for the node it names, the node that run was changing, whose services may be left half changed; the
+    cluster's other nodes wait for that node's change (or the lock's expiry, or O(break_lock)).
   - Check mode reads the lock and reports what would happen; a lock held by another run fails the task as the real
     run would. Nothing is written.
   - "A run that ends early leaves its lock until its expiry. To free the node at once: run this module with

@@ -7,11 +7,8 @@ outcome is read from the node: its event log, its configuration and what its TLS
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import os
-import signal
 import subprocess
 import threading
 import time
@@ -26,7 +23,8 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import LOC
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._transport import MmpSession
 from tests.cmssim import x509
 from tests.cmssim.testing import SimLab
-from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, Run, ansible_env
+from tests.integration.helpers.ansible_cli import REPO_ROOT, Run
+from tests.integration.helpers.processes import kill_9, start_playbook, wait_for_command, wait_for_command_done
 from tests.integration.helpers.service_certs import (
     TestCA,
     config,
@@ -54,72 +52,6 @@ def ca(tmp_path: Path) -> TestCA:
 def material(ca: TestCA, node: str, stem: str, names: list[str] | None = None) -> dict[str, str]:
     leaf = ca.leaf(stem, names or seeded_names(node))
     return {"key_src": str(leaf.key), "cert_src": str(leaf.cert), "bundle_src": str(ca.bundle)}
-
-
-def wait_for_command(
-    lab: SimLab, node: str, command: str, since: float, timeout: float = 60, event: str = "command"
-) -> dict[str, Any]:
-    """The node's ``event`` (``command`` when it starts, ``command_done`` when it ends) for ``command``."""
-    return lab.wait_event(
-        node,
-        lambda e: e["event"] == event and e["ts"] >= since and e["command"].startswith(command),
-        timeout=timeout,
-    )
-
-
-def wait_for_command_done(lab: SimLab, node: str, command: str, since: float) -> None:
-    """The command in flight when the controller died ends on the node (a kill does not stop it): wait for that,
-    however loaded the machine, instead of sleeping a guess."""
-    wait_for_command(lab, node, command, since, event="command_done")
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid``. Ansible's workers call setsid(), so the process group alone misses them."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def start_playbook(
-    lab: SimLab, text: str, tmp_path: Path, extra_vars: dict[str, Any] | None = None
-) -> subprocess.Popen:
-    path = tmp_path / f"bg{len(list(tmp_path.glob('bg*.yml')))}.yml"
-    path.write_text(text)
-    cmd = [str(BIN / "ansible-playbook"), str(path), "-i", str(lab.dir / "inventory.yml")]
-    cmd += ["-i", str(REPO_ROOT / "inventory" / "lab")]
-    if extra_vars:
-        cmd += ["-e", json.dumps(extra_vars)]
-    return subprocess.Popen(
-        cmd,
-        cwd=REPO_ROOT,
-        env=ansible_env(lab.dir),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def kill_9(proc: subprocess.Popen) -> None:
-    """What a controller crash, an OOM kill or an AWX cancel does: SIGKILL to ansible-playbook and all its workers."""
-    victims = [*_descendants(proc.pid), proc.pid]
-    os.killpg(proc.pid, signal.SIGKILL)
-    for pid in victims:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    proc.wait(10)
 
 
 def mutating_events(lab: SimLab, node: str, since: float) -> list[dict[str, Any]]:

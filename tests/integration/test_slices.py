@@ -11,16 +11,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import CLUSTER_LOCK_FILE
 from tests.cmssim import x509
 from tests.cmssim.testing import SimLab
-from tests.integration.helpers.ansible_cli import Run
+from tests.integration.helpers.ansible_cli import REPO_ROOT, Run
+from tests.integration.helpers.processes import kill_9, start_playbook, wait_for_command_done
 from tests.integration.helpers.service_certs import DOWN, UP, TestCA, config, events_since, seeded_names, served
 
 CLUSTERS = {"a": ("cms1", "cms2", "cms3"), "b": ("cms4", "cms5", "cms6")}
@@ -59,10 +61,10 @@ def outages(lab: SimLab, node: str, since: float) -> list[tuple[float, float, st
     return windows
 
 
-def overlaps(lab: SimLab, since: float) -> list[str]:
+def overlaps(lab: SimLab, since: float, clusters: Mapping[str, tuple[str, ...]] = CLUSTERS) -> list[str]:
     """Every time two nodes of one cluster were down at once."""
     found = []
-    for cluster, members in CLUSTERS.items():
+    for cluster, members in clusters.items():
         windows = {node: outages(lab, node, since) for node in members}
         for i, first in enumerate(members):
             for second in members[i + 1 :]:
@@ -148,3 +150,64 @@ def test_two_slices_rolling_out_every_node_at_once_never_take_two_nodes_of_a_clu
         assert max(waited[node] for node in members) > 0, (cluster, waited)
     assert not (lab.files_dir("cms1") / CLUSTER_LOCK_FILE).exists()
     assert not (lab.files_dir("cms4") / CLUSTER_LOCK_FILE).exists()
+
+
+# ---- a run killed while a node holds its cluster's lock ------------------------------------------------------------
+ONE_CLUSTER: dict[str, tuple[str, ...]] = {"a": ("cms1", "cms2", "cms3")}
+
+
+def next_webadmin_swap(lab: SimLab, since: float, done: set[str], timeout: float = 240) -> str:
+    """The next node (not in ``done``) whose ``webadmin certs`` starts: under host_pinned, whichever took the lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for node in ONE_CLUSTER["a"]:
+            if node not in done and [
+                e for e in events_since(lab, node, since, "command") if e["command"].startswith("webadmin certs")
+            ]:
+                return node
+        time.sleep(0.05)
+    raise AssertionError("no further node started its webadmin swap")
+
+
+@pytest.mark.parametrize("kill_at", ["mid-swap", "after-swap"])
+def test_a_rollout_killed_while_a_node_holds_its_cluster_lock_is_relaunched_and_the_nodes_still_take_turns(
+    make_lab: Callable[..., SimLab], playbook: Callable[..., Run], tmp_path: Path, kill_at: str
+) -> None:
+    # The relaunch must not take a second node of the cluster down while the node the killed run was changing is
+    # still down (mid-swap: Web Admin disabled), and must not wait for a lock nobody will free (after-swap: the node
+    # is in place and is not rolled out again).
+    lab = make_lab(lab_file={"nodes": 3, "clusters": [{"name": "a", "nodes": list(ONE_CLUSTER["a"])}]})
+    ca = TestCA(tmp_path / "ca")
+    extra = rollout_vars(ca, "k", service_certs_strategy="host_pinned")
+    start = time.time()
+    proc = start_playbook(lab, (REPO_ROOT / SERVICE_CERTS).read_text(), tmp_path, extra)
+    first = next_webadmin_swap(lab, start, set())
+    lab.ctl(timings={"command": 1.0})  # the second node's swap slow enough to be caught in the middle
+    second = next_webadmin_swap(lab, start, {first})
+    if kill_at == "mid-swap":
+        time.sleep(0.3)
+    else:
+        wait_for_command_done(lab, second, "webadmin enable", start)
+    kill_9(proc)
+    wait_for_command_done(lab, second, "webadmin certs" if kill_at == "mid-swap" else "webadmin enable", start)
+    lab.ctl(timings={"command": 0.0})
+    held = json.loads((lab.files_dir("cms1") / CLUSTER_LOCK_FILE).read_bytes())
+    assert held["node"] == second, held  # the killed run held the cluster for the node it was changing
+    if kill_at == "mid-swap":
+        assert config(lab, second, "webadmin").get("enabled", True) is False
+
+    relaunch = playbook(lab, SERVICE_CERTS, extra_vars=extra)
+    assert relaunch.rc == 0, relaunch.stdout[-4000:]
+    text = " ".join(relaunch.stdout.split())
+    if kill_at == "mid-swap":
+        assert "took over the lock of run" in text and f"for its node {second}" in text
+    else:
+        assert f"freed the lock a dead run left for {second}" in text
+    for node in ONE_CLUSTER["a"]:
+        assert config(lab, node, "webadmin")["cert"] == f"{node}-k.cer"
+        assert served(lab, node, "webadmin") == x509.fingerprint(
+            x509.load_certs((ca.dir / f"{node}-k.cer").read_bytes())[0]
+        )
+    # Over both runs, from the first swap to the last: never two nodes of the cluster down at once.
+    assert overlaps(lab, start, ONE_CLUSTER) == []
+    assert not (lab.files_dir("cms1") / CLUSTER_LOCK_FILE).exists()

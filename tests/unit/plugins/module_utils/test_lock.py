@@ -380,17 +380,68 @@ def test_a_cluster_lock_is_released_only_for_the_node_that_holds_it() -> None:
     assert store.files == {}
 
 
-def test_a_dead_runs_cluster_lock_is_taken_over_as_a_node_lock_is() -> None:
+def dead_pid() -> int:
+    """A process id that ran a moment ago and runs no more: what a kill -9 leaves in a lock."""
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
     )
+    return int(dead.stdout)
+
+
+def killed_while_changing(store: FakeStore, node: str) -> dict[str, Any]:
+    """A cluster lock a killed run left while it changed ``node``; its processes are gone."""
+    pid = dead_pid()
+    who = {**ME, "pid": pid, "worker_pid": pid}
+    return take(store, "killed", who=who, target=cluster(node), tied_to_process=True)
+
+
+def test_a_dead_runs_cluster_lock_is_taken_over_at_once_only_for_the_node_it_died_changing() -> None:
     store = FakeStore()
-    who = {**ME, "pid": int(dead.stdout), "worker_pid": int(dead.stdout)}
-    take(store, "killed", who=who, target=cluster("cms1"), tied_to_process=True)
-    result = take(store, "relaunch", target=cluster("cms3"))
-    assert result["taken_over"]["node"] == "cms1"
+    killed_while_changing(store, "cms1")
+    # cms1 may be left half changed (a service disabled): another node of the cluster must not go down meanwhile.
+    with pytest.raises(_lock.MmpLockHeld) as caught:
+        take(store, "relaunch", target=cluster("cms3"))
+    message = caught.value.full_message()
+    assert message.startswith("cluster a (its lock node 10.0.0.1) is held by a run that died while it changed cms1")
+    assert "only its own change takes this lock over" in message and "Run the rollout for cms1 too" in message
+    assert (
+        "service_certs_cluster_break_lock" in message and json.loads(store.files[CLUSTER_LOCK_FILE])["node"] == "cms1"
+    )
+    # cms1's own change takes it over, with a warning naming the dead run.
+    result = take(store, "relaunch", target=cluster("cms1"))
+    assert result["taken_over"]["node"] == "cms1" and result["taken_over"]["run_id"] == "killed"
     assert result["warnings"][0].startswith("cluster a (its lock node 10.0.0.1): took over the lock of run killed")
     assert "two runs now change this cluster" in result["warnings"][0]
+
+
+def test_a_dead_runs_cluster_lock_for_another_node_is_taken_after_its_expiry_or_when_broken() -> None:
+    store = FakeStore()
+    killed_while_changing(store, "cms1")
+    broken = take(store, "relaunch", target=cluster("cms3"), break_lock=True)
+    assert broken["taken_over"]["node"] == "cms1" and "broken on request" in broken["warnings"][0]
+    store = FakeStore()
+    killed_while_changing(store, "cms1")
+    later = take(store, "relaunch", at=T0 + datetime.timedelta(hours=2), target=cluster("cms3"))
+    assert later["taken_over"]["node"] == "cms1" and "expired at" in later["warnings"][0]
+
+
+def test_a_node_in_place_frees_the_cluster_lock_a_dead_run_left_for_it_and_no_other() -> None:
+    # Killed after cms1's change, before it freed the cluster: cms1's relaunch finds it in place and frees the lock.
+    store = FakeStore()
+    killed_while_changing(store, "cms1")
+    assert not _lock.release(store, "relaunch", target=cluster("cms2"), identity=ME)["released"]
+    freed = _lock.release(store, "relaunch", target=cluster("cms1"), identity=ME)
+    assert freed["released"] and store.files == {}
+    assert freed["warnings"][0].startswith(
+        "cluster a (its lock node 10.0.0.1): freed the lock a dead run left for cms1"
+    )
+    # A live run's lock for the node, or a dead one of another controller, is left alone.
+    take(store, "other-run", target=cluster("cms1"))
+    assert not _lock.release(store, "relaunch", target=cluster("cms1"), identity=ME)["released"]
+    store = FakeStore()
+    pid = dead_pid()
+    take(store, "killed", who={**OTHER, "pid": pid, "worker_pid": pid}, target=cluster("cms1"), tied_to_process=True)
+    assert not _lock.release(store, "relaunch", target=cluster("cms1"), identity=ME)["released"]
 
 
 class Clock:
