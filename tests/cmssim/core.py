@@ -238,6 +238,9 @@ class Lab:
         self.nodes: dict[str, Node] = {}
         self.config: dict[str, Any] = {}
         self.config_path = self.dir / "lab.json"
+        # Takes a node down as `ctl --down` does (its ports closed, its connections dropped): set by the daemon, which
+        # owns the servers, for the ``down_after_command`` fault.
+        self.take_down: Callable[[str], None] | None = None
 
     # ---- loading and saving ----------------------------------------------------------------------------
     def load(self) -> None:
@@ -298,6 +301,14 @@ class Lab:
         if _fault_matches(drop_after, line):
             node.event("fault", kind="drop_after_command", command=line)
             self.consume_fault(node.name, "drop_after_command")
+            raise DropConnection(line)
+        if _fault_matches(faults.get("down_after_command"), line):
+            # A node that crashes or reboots right after the command: the connection drops and the node stays down
+            # (until `ctl --up`), so a client's reconnect never beats the outage to it.
+            node.event("fault", kind="down_after_command", command=line)
+            self.consume_fault(node.name, "down_after_command")
+            if self.take_down is not None:
+                self.take_down(node.name)
             raise DropConnection(line)
         if faults.get("drop_after_commands"):
             # A countdown from when the fault was set: the Nth command from then on drops the connection.

@@ -43,6 +43,7 @@ class Simulator:
         core.load_verbs()
         self.lab = core.Lab(lab_dir)
         self.lab.load()
+        self.lab.take_down = lambda name: self.apply({"faults": {name: {"down": True}}})
         self.secrets = json.loads((self.lab.dir / "secrets.json").read_text())
         self.servers: dict[str, NodeServer] = {}
         self.stop_event = threading.Event()
