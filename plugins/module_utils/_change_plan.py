@@ -27,6 +27,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     pki_csr,
     pki_selfsigned,
     pki_sign,
+    stopped_service,
 )
 
 SCHEMA = "cisco_cms.mmp/change/1"
@@ -385,7 +386,7 @@ def _trust_steps(
                 continue
             if outcome and not r.get("changed"):
                 continue
-            restarted = next((c.split()[0] for c in r["commands"] if c.split()[1:] in (["restart"], ["disable"])), None)
+            restarted = next(filter(None, map(stopped_service, r["commands"])), None)
             moved = r.get("added" if phase == "trust" else "removed") or []
             cas = ", ".join(ca.get("subject") or "?" for ca in moved) or "no CA"
             why = (

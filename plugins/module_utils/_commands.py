@@ -508,6 +508,12 @@ def service_restart(service: str) -> str:
     return _lifecycle(service, "restart")
 
 
+def stopped_service(command: str) -> str | None:
+    """The service a command takes down (``<service> restart``, or ``<service> disable``), else ``None``."""
+    words = command.split()
+    return words[0] if words[1:] in (["restart"], ["disable"]) else None
+
+
 def service_certs(
     service: str, key_file: str, cert_file: str, bundle_file: str | None = None, part: str | None = None
 ) -> str:

@@ -30,6 +30,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._files import (
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._runner import require_libraries
 from ansible_collections.cisco_cms.mmp.plugins.module_utils._x509 import (
     HAS_CRYPTOGRAPHY,
+    EncryptedKeyError,
     cert_info,
     certs_to_pem,
     check_chain_order,
@@ -244,8 +245,8 @@ def _external_ca(module: Any, path: str, key_src: str, chain_src: str, result: d
     passphrase = module.params.get("ca_key_passphrase")
     try:
         key = load_private_key(data, "ca_key_src %s" % key_src, path=key_src, passphrase=passphrase)
-    except MmpValidationError as exc:
-        if passphrase or "encrypted private keys" not in exc.message:
+    except EncryptedKeyError:
+        if passphrase:
             raise
         # The lab CA signs on the controller: an encrypted CA key is fine, given its passphrase.
         raise MmpValidationError(

@@ -405,17 +405,18 @@ def _dead_for_another_node(seen: Seen, controller: str, node: str) -> str:
 
 
 def _takeover_reason(
-    seen: Seen, now: datetime.datetime, controller: str, break_lock: bool, node: str = ""
+    seen: Seen, now: datetime.datetime, controller: str, break_lock: bool, dead_for: str = ""
 ) -> str | None:
     """Why another run's lock may be taken over (expired, its run is dead here, or broken on request), else None.
 
-    A dead run's cluster lock is taken over at once only for the node it names (``node``): that run died while it
-    changed that node, whose services may be left down, and another node of the cluster must not go down meanwhile.
+    A dead run's cluster lock is taken over at once only for the node it names: ``dead_for`` (see
+    ``_dead_for_another_node``) is the node that run died changing when it is not this one, whose services may be left
+    down, and another node of the cluster must not go down meanwhile.
     """
     holder = seen.holder
     if holder is not None and holder.expired(now):
         return "expired at %s" % holder.expires
-    if _dead_for_another_node(seen, controller, node):
+    if dead_for:
         return "broken on request (break_lock)" if break_lock else None
     if holder is not None and holder.gone(controller):
         pids = " or ".join(str(pid) for pid in (holder.pid, holder.worker_pid) if pid > 0)
@@ -457,9 +458,9 @@ def acquire(
     if seen is not None and seen.holder is not None and seen.holder.held_by(run_id, where.node):
         started = parse_iso(seen.holder.started)
     elif seen is not None:
-        why = _takeover_reason(seen, now, str(who["controller"]), break_lock, where.node)
+        dead_for = _dead_for_another_node(seen, str(who["controller"]), where.node)
+        why = _takeover_reason(seen, now, str(who["controller"]), break_lock, dead_for)
         if why is None:
-            dead_for = _dead_for_another_node(seen, str(who["controller"]), where.node)
             raise MmpLockHeld(where.subject, seen, where.break_hint, dead_for=dead_for)
         warnings.append(
             "%s: took over the lock of %s: %s. If that run is still going, stop it: two runs now change this %s."

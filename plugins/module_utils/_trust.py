@@ -40,6 +40,7 @@ from ansible_collections.cisco_cms.mmp.plugins.module_utils._commands import (
     service_enable,
     service_restart,
     service_status,
+    stopped_service,
     tls_status,
     tls_trust,
     tls_verify,
@@ -345,7 +346,7 @@ def restart_commands(service: str) -> list[str]:
 
 
 def _restarts(commands: list[str]) -> bool:
-    return any(c.split()[1:] in (["restart"], ["disable"]) for c in commands)
+    return any(stopped_service(c) for c in commands)
 
 
 def cas(certs: list[Any]) -> list[dict[str, str]]:
@@ -493,7 +494,7 @@ class Trust:
 
     def _run(self, command: str) -> None:
         word = command.split()[1:]
-        if word in (["restart"], ["disable"]) and self._down_at is None:
+        if stopped_service(command) and self._down_at is None:
             self._down_at = time.monotonic()
         self.ran.append(command)
         output = self.session.run(command, check=False)

@@ -164,11 +164,15 @@ def load_csr(data: bytes | str, source: str = "CSR") -> Any:
         raise MmpValidationError("%s cannot be read as a CSR (%s)" % (source, exc)) from None
 
 
-def _encrypted_key_error(source: str, path: str | None = None) -> MmpValidationError:
+class EncryptedKeyError(MmpValidationError):
+    """A private key that is encrypted, given without a passphrase: a caller that can take one says which option."""
+
+
+def _encrypted_key_error(source: str, path: str | None = None) -> EncryptedKeyError:
     """``source`` names the key in the message; ``path`` (its file, when ``source`` is a label) goes in the command."""
     name = path or source
     plain = re.sub(r"(\.[A-Za-z0-9]+)?$", r"-decrypted\1", name, count=1) if name else "key-decrypted.key"
-    return MmpValidationError("%s: %s" % (source, _ENCRYPTED_HINT.format(name=name, plain=plain)))
+    return EncryptedKeyError("%s: %s" % (source, _ENCRYPTED_HINT.format(name=name, plain=plain)))
 
 
 @functools.lru_cache(maxsize=16)

@@ -12,15 +12,15 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from tests.cmssim.testing import SimLab
-from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, Run, ansible_env
+from tests.integration.helpers.ansible_cli import Run
 from tests.integration.helpers.db_cluster import FAST, STATUS, changing_events, commands, mark
+from tests.integration.helpers.processes import launch
 from tests.integration.test_db_rebuild import NODES3, PLAYBOOK, assert_healthy_on, plan_of, rebuild, step, transitions
 
 PREFIX = "cisco_cms.mmp.db_cluster_rebuild : "
@@ -55,16 +55,7 @@ def kill_when(lab: SimLab, node: str, command: str, extra_vars: dict[str, Any], 
     """Run the rebuild and kill -9 ansible-playbook (its whole process group) once ``node`` received ``command``:
     a controller crash, an OOM kill or an AWX cancel at that point."""
     since = len(lab.events(node))
-    cmd = [str(BIN / "ansible-playbook"), PLAYBOOK, "-i", str(lab.dir / "inventory.yml")]
-    cmd += ["-i", str(REPO_ROOT / "inventory" / "lab"), "-e", json.dumps(extra_vars)]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=REPO_ROOT,
-        env=ansible_env(lab.dir),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = launch(lab, PLAYBOOK, extra_vars)
     try:
         deadline = time.monotonic() + 240
         while not [c for c in commands(lab, node, since) if c == command]:

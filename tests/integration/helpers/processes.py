@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from bench.harness import process_tree
 from tests.cmssim.testing import SimLab
 from tests.integration.helpers.ansible_cli import BIN, REPO_ROOT, ansible_env
 
@@ -33,32 +34,10 @@ def wait_for_command_done(lab: SimLab, node: str, command: str, since: float) ->
     wait_for_command(lab, node, command, since, event="command_done")
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid``. Ansible's workers call setsid(), so the process group alone misses them."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def start_playbook(
-    lab: SimLab, text: str, tmp_path: Path, extra_vars: dict[str, Any] | None = None
-) -> subprocess.Popen:
-    path = tmp_path / f"bg{len(list(tmp_path.glob('bg*.yml')))}.yml"
-    path.write_text(text)
-    cmd = [str(BIN / "ansible-playbook"), str(path), "-i", str(lab.dir / "inventory.yml")]
+def launch(lab: SimLab, playbook: str | Path, extra_vars: dict[str, Any] | None = None) -> subprocess.Popen:
+    """``ansible-playbook`` on the lab's inventory (and inventory/lab) in the background, in a session of its own,
+    its output discarded: what a test kills or races against."""
+    cmd = [str(BIN / "ansible-playbook"), str(playbook), "-i", str(lab.dir / "inventory.yml")]
     cmd += ["-i", str(REPO_ROOT / "inventory" / "lab")]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
@@ -72,9 +51,19 @@ def start_playbook(
     )
 
 
+def start_playbook(
+    lab: SimLab, text: str, tmp_path: Path, extra_vars: dict[str, Any] | None = None
+) -> subprocess.Popen:
+    """``launch`` of the playbook ``text``, written to a new file under ``tmp_path``."""
+    path = tmp_path / f"bg{len(list(tmp_path.glob('bg*.yml')))}.yml"
+    path.write_text(text)
+    return launch(lab, path, extra_vars)
+
+
 def kill_9(proc: subprocess.Popen) -> None:
     """What a controller crash, an OOM kill or an AWX cancel does: SIGKILL to ansible-playbook and all its workers."""
-    victims = [*_descendants(proc.pid), proc.pid]
+    # Ansible's workers call setsid(), so the process group alone misses them: the whole tree, from /proc.
+    victims = process_tree(proc.pid)
     os.killpg(proc.pid, signal.SIGKILL)
     for pid in victims:
         with contextlib.suppress(ProcessLookupError):
